@@ -1,0 +1,117 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the gateway reads: name, schema, default and description.
+ * This is the single source of truth: `loadConfig()` validates against it and
+ * `scripts/config-table.ts` renders the README's configuration table from it.
+ */
+export interface VariableSpec {
+  readonly schema: z.ZodType;
+  /** Raw default as it would appear in the environment; absent means required or optional. */
+  readonly default?: string;
+  readonly required?: boolean;
+  /** May also be read from `<NAME>_FILE` (container secrets); the value is never echoed. */
+  readonly secret?: boolean;
+  readonly description: string;
+}
+
+const port = z.coerce.number().int().min(1, 'must be a port number (1-65535)').max(65535, 'must be a port number (1-65535)');
+const seconds = z.coerce.number().int('must be a whole number of seconds').min(0, 'must be 0 or more seconds');
+const positiveSeconds = z.coerce.number().int('must be a whole number of seconds').min(1, 'must be at least 1 second');
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' });
+const bool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
+const csv = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+
+export const variables = {
+  PORT: { schema: port, default: '3000', description: 'Port the gateway listens on.' },
+  HOST: { schema: z.string().min(1), default: '0.0.0.0', description: 'Interface the gateway binds to.' },
+  PUBLIC_URL: {
+    schema: httpUrl,
+    description:
+      'The gateway\'s external origin as browsers see it (default `http://localhost:$PORT`). `redirect_uri` is `PUBLIC_URL/auth/callback`. https, or a loopback host, gives the `__Host-` Secure cookie.',
+  },
+  LOG_LEVEL: {
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    default: 'info',
+    description: 'pino log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.',
+  },
+  LOG_FORMAT: { schema: z.enum(['json', 'pretty']), default: 'json', description: '`json` (one line per event) or `pretty` for humans.' },
+
+  OIDC_ISSUER: {
+    schema: httpUrl,
+    required: true,
+    description:
+      'Issuer URL of the OpenID provider; discovery reads `{issuer}/.well-known/openid-configuration`. Must be https, except for loopback hosts (warning).',
+  },
+  OIDC_CLIENT_ID: { schema: z.string().min(1), required: true, description: 'Client id registered at the provider.' },
+  OIDC_CLIENT_SECRET: {
+    schema: z.string().min(1),
+    required: true,
+    secret: true,
+    description: 'Client secret (or `OIDC_CLIENT_SECRET_FILE`, a file holding it).',
+  },
+  OIDC_TOKEN_ENDPOINT_AUTH_METHOD: {
+    schema: z.enum(['client_secret_basic', 'client_secret_post']),
+    default: 'client_secret_basic',
+    description: 'How the gateway authenticates at the token endpoint: HTTP Basic (`client_secret_basic`) or form fields (`client_secret_post`).',
+  },
+  OIDC_SCOPES: { schema: z.string().min(1), default: 'openid profile email offline_access', description: 'Scopes requested at login, space separated (`openid` is always sent).' },
+  OIDC_EXTRA_AUTH_PARAMS: {
+    schema: z.string(),
+    default: '',
+    description: 'Extra authorization request parameters in query-string form, e.g. `audience=https://api.example.com`. Protocol parameters (state, nonce, PKCE, redirect_uri, ...) cannot be overridden.',
+  },
+  OIDC_CLOCK_SKEW_S: { schema: seconds, default: '60', description: 'Clock tolerance for ID token `exp`/`iat` and logout token `iat`.' },
+  OIDC_ID_TOKEN_ALGS: {
+    schema: csv,
+    default: 'RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA',
+    description: 'Allowed ID token signature algorithms (asymmetric only; `none` and HMAC are refused).',
+  },
+  OIDC_POST_LOGOUT_REDIRECT_URI: { schema: httpUrl, description: 'Where the provider sends the browser after logout (default `PUBLIC_URL/`).' },
+  OIDC_DISCOVERY_TIMEOUT_S: { schema: positiveSeconds, default: '10', description: 'Timeout for each discovery, JWKS, token and revocation request to the provider.' },
+
+  UPSTREAM_URL: { schema: httpUrl, description: 'The resource server that `/api/*` is forwarded to, path unchanged. Required unless `PROXY_ROUTES` is set.' },
+  PROXY_ROUTES: {
+    schema: z.string(),
+    description:
+      'JSON array of routes for several upstreams, e.g. `[{"prefix":"/api/orders","target":"http://orders:8080","stripPrefix":true},{"prefix":"/api","target":"http://api:8080"}]`; the longest matching prefix wins.',
+  },
+  UPSTREAM_TIMEOUT_S: { schema: positiveSeconds, default: '30', description: 'Time allowed for the upstream\'s response headers (streams are not cut afterwards); then 504.' },
+  API_MAX_BODY_MB: { schema: z.coerce.number().positive('must be a positive number of megabytes'), description: 'Largest request body accepted on `/api/*` (413 beyond). Unset: no limit.' },
+  API_CSRF_HEADER: { schema: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'), default: 'X-CSRF', description: 'Header that `/api/*` requests must carry with the value `1`.' },
+
+  SESSION_SECRET: {
+    schema: csv.pipe(z.array(z.string().min(32, 'must be at least 32 characters')).min(1, 'must be at least 32 characters')),
+    required: true,
+    secret: true,
+    description: 'Keys the session cookie: at least 32 characters. A comma-separated list rotates secrets: the first seals new cookies, all open existing ones. Or `SESSION_SECRET_FILE`.',
+  },
+  SESSION_STORE: { schema: z.enum(['memory', 'redis']), default: 'memory', description: '`memory` (one process) or `redis` (several replicas; needs `REDIS_URL`).' },
+  SESSION_IDLE_TIMEOUT_S: { schema: positiveSeconds, default: '1800', description: 'A session ends after this long without activity.' },
+  SESSION_ABSOLUTE_TIMEOUT_S: { schema: positiveSeconds, default: '28800', description: 'A session ends this long after sign-in, whatever the activity.' },
+  SESSION_MAX_ENTRIES: { schema: z.coerce.number().int().min(1), default: '100000', description: 'Memory store bound: the least recently used session is evicted beyond it.' },
+  SESSION_COOKIE_INSECURE: {
+    schema: bool,
+    default: 'false',
+    description: 'Allow a plain-http, non-loopback `PUBLIC_URL`: the cookie loses `Secure` and the `__Host-` prefix (a warning at start-up). Never in production.',
+  },
+  TOKEN_REFRESH_SKEW_S: { schema: seconds, default: '30', description: 'Refresh the access token when it expires within this many seconds.' },
+
+  REDIS_URL: { schema: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }), description: 'Redis for `SESSION_STORE=redis`; `rediss://` for TLS, password in the URL or `REDIS_PASSWORD`.' },
+  REDIS_PASSWORD: { schema: z.string().min(1), secret: true, description: 'Redis password (or `REDIS_PASSWORD_FILE`), if not in `REDIS_URL`.' },
+  REDIS_KEY_PREFIX: { schema: z.string(), default: 'bff:', description: 'Prefix of every Redis key the gateway writes.' },
+
+  SPA_DIR: { schema: z.string().min(1), description: 'Folder of the single-page app\'s static files, served at `/` (default: the bundled sample SPA).' },
+  SPA_UPSTREAM_URL: { schema: httpUrl, description: 'A frontend dev server to proxy the SPA to instead of `SPA_DIR` (hot-reload WebSocket included).' },
+
+  METRICS_PORT: { schema: port, description: 'Serve `/metrics` on this port instead of the main one.' },
+  AUTH_RATE_LIMIT_PER_MINUTE: { schema: z.coerce.number().int().min(0), default: '300', description: '`/auth/login` requests per client address per minute (429 beyond); `0` turns it off.' },
+  TRUST_PROXY: {
+    schema: z.string(),
+    default: '',
+    description: 'Comma-separated addresses or CIDRs of proxies whose `X-Forwarded-For` is trusted. Empty: the socket address is the client.',
+  },
+  SHUTDOWN_GRACE_S: { schema: seconds, default: '10', description: 'On SIGTERM, time in-flight requests get to finish.' },
+} satisfies Record<string, VariableSpec>;
+
+export type VariableName = keyof typeof variables;

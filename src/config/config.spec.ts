@@ -1,0 +1,121 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, type Environment } from './config.js';
+
+const valid: Environment = {
+  OIDC_ISSUER: 'https://op.example.com',
+  OIDC_CLIENT_ID: 'client',
+  OIDC_CLIENT_SECRET: 'secret',
+  SESSION_SECRET: 'a'.repeat(32),
+  UPSTREAM_URL: 'http://api:8080',
+};
+
+function problemsOf(env: Environment): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults to a minimal environment', () => {
+    const config = loadConfig(valid);
+    expect(config.server).toEqual({ port: 3000, host: '0.0.0.0', publicUrl: 'http://localhost:3000', publicOrigin: 'http://localhost:3000' });
+    expect(config.oidc.redirectUri).toBe('http://localhost:3000/auth/callback');
+    expect(config.oidc.tokenEndpointAuthMethod).toBe('client_secret_basic');
+    expect(config.oidc.scopes).toEqual(['profile', 'email', 'offline_access']);
+    expect(config.session.cookie).toEqual({ name: '__Host-bff-session', secure: true });
+    expect(config.proxy.routes).toEqual([{ prefix: '/api', target: 'http://api:8080', stripPrefix: false }]);
+    expect(config.proxy.csrfHeader).toBe('x-csrf');
+  });
+
+  it('returns a frozen object', () => {
+    const config = loadConfig(valid);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.oidc.scopes)).toBe(true);
+  });
+
+  it('reports a missing issuer and a short secret at once, one line each, without echoing the secret', () => {
+    const problems = problemsOf({ ...valid, OIDC_ISSUER: undefined, SESSION_SECRET: 'twelve-chars' });
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^OIDC_ISSUER: required/);
+    expect(problems[1]).toBe('SESSION_SECRET: must be at least 32 characters');
+    expect(problems.join('\n')).not.toContain('twelve-chars');
+  });
+
+  it('reads secrets from *_FILE, trimmed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bff-config-'));
+    writeFileSync(join(dir, 'secret'), `${'s'.repeat(40)}\n`);
+    const config = loadConfig({ ...valid, SESSION_SECRET: undefined, SESSION_SECRET_FILE: join(dir, 'secret') });
+    expect(config.session.secrets).toEqual(['s'.repeat(40)]);
+  });
+
+  it('names an unreadable *_FILE', () => {
+    expect(problemsOf({ ...valid, OIDC_CLIENT_SECRET: undefined, OIDC_CLIENT_SECRET_FILE: '/nonexistent/secret' })).toEqual([
+      'OIDC_CLIENT_SECRET_FILE: cannot read the file /nonexistent/secret',
+    ]);
+  });
+
+  it('splits SESSION_SECRET into rotation keys, each at least 32 characters', () => {
+    expect(loadConfig({ ...valid, SESSION_SECRET: `${'a'.repeat(32)},${'b'.repeat(32)}` }).session.secrets).toHaveLength(2);
+    expect(problemsOf({ ...valid, SESSION_SECRET: `${'a'.repeat(32)},short` })).toEqual(['SESSION_SECRET: must be at least 32 characters']);
+  });
+
+  it('refuses a plain-http public origin that is not loopback unless SESSION_COOKIE_INSECURE=true', () => {
+    expect(problemsOf({ ...valid, PUBLIC_URL: 'http://gateway.internal' })[0]).toMatch(/^PUBLIC_URL: must be https or a loopback host/);
+    const config = loadConfig({ ...valid, PUBLIC_URL: 'http://gateway.internal', SESSION_COOKIE_INSECURE: 'true' });
+    expect(config.session.cookie).toEqual({ name: 'bff-session', secure: false });
+    expect(config.warnings[0]).toMatch(/SESSION_COOKIE_INSECURE/);
+  });
+
+  it.each(['http://127.0.0.1:3000', 'http://[::1]:3000', 'https://app.example.com'])('gives %s the __Host- Secure cookie', (publicUrl) => {
+    expect(loadConfig({ ...valid, PUBLIC_URL: publicUrl }).session.cookie).toEqual({ name: '__Host-bff-session', secure: true });
+  });
+
+  it('refuses a plain-http issuer unless it is loopback', () => {
+    expect(problemsOf({ ...valid, OIDC_ISSUER: 'http://op.example.com' })).toEqual(['OIDC_ISSUER: must be https (plain http is allowed only for loopback hosts)']);
+    expect(loadConfig({ ...valid, OIDC_ISSUER: 'http://127.0.0.1:4000' }).warnings).toHaveLength(1);
+  });
+
+  it('refuses HMAC and none in the algorithm allow-list', () => {
+    expect(problemsOf({ ...valid, OIDC_ID_TOKEN_ALGS: 'RS256,HS256,none' })).toHaveLength(2);
+  });
+
+  it('requires UPSTREAM_URL unless PROXY_ROUTES is set, and orders routes longest prefix first', () => {
+    expect(problemsOf({ ...valid, UPSTREAM_URL: undefined })[0]).toMatch(/^UPSTREAM_URL: required unless PROXY_ROUTES/);
+    const config = loadConfig({
+      ...valid,
+      UPSTREAM_URL: undefined,
+      PROXY_ROUTES: '[{"prefix":"/api","target":"http://api:8080"},{"prefix":"/api/orders/","target":"http://orders:8080","stripPrefix":true}]',
+    });
+    expect(config.proxy.routes).toEqual([
+      { prefix: '/api/orders', target: 'http://orders:8080', stripPrefix: true },
+      { prefix: '/api', target: 'http://api:8080', stripPrefix: false },
+    ]);
+  });
+
+  it('names malformed PROXY_ROUTES', () => {
+    expect(problemsOf({ ...valid, PROXY_ROUTES: 'not json' })).toEqual(['PROXY_ROUTES: must be a JSON array of {"prefix","target","stripPrefix"?} objects']);
+    expect(problemsOf({ ...valid, PROXY_ROUTES: '[{"prefix":"/admin","target":"http://a:1"}]' })).toEqual(['PROXY_ROUTES: prefix "/admin" must be /api or below it']);
+  });
+
+  it('parses OIDC_EXTRA_AUTH_PARAMS and refuses protocol parameters in it', () => {
+    expect(loadConfig({ ...valid, OIDC_EXTRA_AUTH_PARAMS: 'audience=https://api.example.com&acr_values=mfa' }).oidc.extraAuthParams).toEqual({
+      audience: 'https://api.example.com',
+      acr_values: 'mfa',
+    });
+    expect(problemsOf({ ...valid, OIDC_EXTRA_AUTH_PARAMS: 'state=x' })).toEqual(['OIDC_EXTRA_AUTH_PARAMS: "state" is set by the gateway and cannot be overridden']);
+  });
+
+  it('names bad numbers and enums', () => {
+    expect(problemsOf({ ...valid, PORT: 'eighty', SESSION_STORE: 'mongo' }).map((p) => p.split(':')[0])).toEqual(['PORT', 'SESSION_STORE']);
+  });
+
+  it('requires REDIS_URL for the redis store', () => {
+    expect(problemsOf({ ...valid, SESSION_STORE: 'redis' })).toEqual(['REDIS_URL: required when SESSION_STORE=redis']);
+  });
+});

@@ -1,0 +1,61 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { LogController } from 'fastify';
+import type { DestinationStream, Logger } from 'pino';
+import { AppModule } from './app.module.js';
+import { createLogger, NestPinoLogger, redactUrl, requestIdFor } from './common/logger.js';
+import type { Config } from './config/config.js';
+
+export interface GatewayOptions {
+  /** Where log lines go (tests capture them); stdout by default. */
+  readonly logDestination?: DestinationStream;
+}
+
+export interface Gateway {
+  readonly app: NestFastifyApplication;
+  readonly logger: Logger;
+}
+
+/**
+ * Builds the whole gateway from a validated Config. main.ts and the tests both use it, so tests
+ * run the real thing without touching process.env. The caller listens.
+ */
+export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+  const logger = createLogger(config, options.logDestination);
+  const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    // One line per request, written in onResponse below, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
+    genReqId: requestIdFor,
+    // Bodies of the gateway's own endpoints are small (forms, logout tokens); /api/* streams and is not parsed.
+    bodyLimit: 64 * 1024,
+    routerOptions: { maxParamLength: 500 },
+    return503OnClosing: true,
+    forceCloseConnections: false,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+    logger: new NestPinoLogger(logger),
+    abortOnError: false,
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  fastify.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        event: 'request',
+        method: request.method,
+        url: redactUrl(request.url),
+        route: request.routeOptions.url,
+        status: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      },
+      'request',
+    );
+  });
+  for (const warning of config.warnings) logger.warn({ event: 'config_warning' }, warning);
+  await app.init();
+  return { app, logger };
+}

@@ -1,0 +1,32 @@
+import { GatewayError } from '../common/gateway-error.js';
+
+/** The provider is down, slow or answering 5xx: never a reason to sign anyone out. */
+export class ProviderUnavailableError extends GatewayError {
+  constructor(detail = 'The identity provider cannot be reached right now; try again shortly.', cause?: unknown) {
+    super(503, 'provider_unavailable', 'Identity provider unavailable', detail, { cause, retryAfterS: 5 });
+  }
+}
+
+/** The token endpoint refused a grant (invalid_grant, invalid_client, ...): an OAuth error response. */
+export class TokenRequestRejectedError extends GatewayError {
+  constructor(
+    readonly oauthError: string,
+    readonly grant: 'authorization_code' | 'refresh_token',
+  ) {
+    super(400, 'token_request_rejected', 'Token request rejected', `The provider refused the ${grant} grant (${oauthError}).`);
+  }
+}
+
+/** An ID token failed one of the OIDC Core §3.1.3.7 checks; `detail` names which. */
+export class IdTokenInvalidError extends GatewayError {
+  constructor(detail: string, cause?: unknown) {
+    super(401, 'id_token_invalid', 'Invalid ID token', detail, { cause });
+  }
+}
+
+/** The provider's token response is not what RFC 6749 §5.1 and OIDC Core §3.1.3.3 require. */
+export class TokenResponseInvalidError extends GatewayError {
+  constructor(detail: string) {
+    super(502, 'token_response_invalid', 'Invalid token response from the provider', detail);
+  }
+}

@@ -1,0 +1,108 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { setTimeout as delay } from 'node:timers/promises';
+import { z } from 'zod';
+import { CONFIG } from '../config/config.module.js';
+import type { Config } from '../config/config.js';
+import { ReadinessService } from '../health/readiness.service.js';
+import { JwksCache } from './jwks-cache.js';
+import { ProviderUnavailableError } from './oidc.errors.js';
+import { fetchJson } from './provider-http.js';
+
+const DiscoveryDocumentSchema = z.object({
+  issuer: z.string(),
+  authorization_endpoint: z.url(),
+  token_endpoint: z.url(),
+  jwks_uri: z.url(),
+  end_session_endpoint: z.url().optional(),
+  revocation_endpoint: z.url().optional(),
+  userinfo_endpoint: z.url().optional(),
+  code_challenge_methods_supported: z.array(z.string()).optional(),
+  backchannel_logout_supported: z.boolean().optional(),
+});
+export type DiscoveryDocument = z.infer<typeof DiscoveryDocumentSchema>;
+
+export interface LoadedProvider {
+  readonly document: DiscoveryDocument;
+  readonly jwks: JwksCache;
+}
+
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 30_000;
+
+/**
+ * Loads the provider's discovery document and JWKS in the background at start-up, retrying with
+ * back-off, so /healthz answers while the provider is down and /readyz says why it is not ready.
+ */
+@Injectable()
+export class ProviderMetadata implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly log = new Logger(ProviderMetadata.name);
+  private current: LoadedProvider | undefined;
+  private readonly stop = new AbortController();
+  private readonly waiters: Array<(provider: LoadedProvider) => void> = [];
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    readiness: ReadinessService,
+  ) {
+    readiness.register('oidc_discovery', () => this.current !== undefined);
+  }
+
+  onApplicationBootstrap(): void {
+    void this.loadWithRetry();
+  }
+
+  onApplicationShutdown(): void {
+    this.stop.abort();
+  }
+
+  /** The loaded metadata; 503 provider_unavailable until discovery has succeeded. */
+  get(): LoadedProvider {
+    if (this.current === undefined) throw new ProviderUnavailableError('The gateway has not yet loaded the identity provider\'s configuration; try again shortly.');
+    return this.current;
+  }
+
+  get isLoaded(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** Resolves once discovery has loaded (for start-up checks and tests). */
+  whenLoaded(): Promise<LoadedProvider> {
+    if (this.current !== undefined) return Promise.resolve(this.current);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** One attempt: discovery document, then the JWKS. Throws ProviderUnavailableError. */
+  async load(): Promise<LoadedProvider> {
+    const { issuer, httpTimeoutS } = this.config.oidc;
+    const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+    const parsed = DiscoveryDocumentSchema.safeParse(await fetchJson(url, httpTimeoutS));
+    if (!parsed.success) throw new ProviderUnavailableError(`The discovery document at ${url} is malformed: ${parsed.error.issues[0]?.path.join('.') ?? ''}`);
+    const document = parsed.data;
+    // OIDC Discovery §4.3: the issuer in the document must be identical to the configured one.
+    if (document.issuer !== issuer) throw new ProviderUnavailableError(`The discovery document names issuer ${document.issuer}, not ${issuer}.`);
+    const jwks = new JwksCache(document.jwks_uri, httpTimeoutS);
+    await jwks.refresh();
+    return { document, jwks };
+  }
+
+  private async loadWithRetry(): Promise<void> {
+    let wait = FIRST_RETRY_MS;
+    for (let attempt = 1; !this.stop.signal.aborted; attempt++) {
+      try {
+        const provider = await this.load();
+        this.current = provider;
+        this.log.log(`discovery loaded from ${this.config.oidc.issuer}`);
+        for (const resolve of this.waiters.splice(0)) resolve(provider);
+        return;
+      } catch (error) {
+        this.log.warn(`discovery attempt ${attempt} failed (${error instanceof Error ? error.message : String(error)}); retrying in ${wait} ms`);
+      }
+      try {
+        await delay(wait, undefined, { signal: this.stop.signal });
+      } catch {
+        return; // shutting down
+      }
+      wait = Math.min(wait * 2, MAX_RETRY_MS);
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import { runGatewayToExit, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { testEnvironment } from '../support/gateway.js';
+
+describe('start-up configuration (node dist/main.js)', () => {
+  it('exits 78 with one line each for a missing OIDC_ISSUER and a 12-character SESSION_SECRET, no stack trace', async () => {
+    const env = { ...testEnvironment(), OIDC_ISSUER: undefined, SESSION_SECRET: 'twelve-chars' };
+    const result = await runGatewayToExit(env);
+    expect(result.code).toBe(78);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^config error: OIDC_ISSUER: required/);
+    expect(lines[1]).toBe('config error: SESSION_SECRET: must be at least 32 characters');
+    expect(result.stderr).not.toContain('twelve-chars');
+    expect(result.stderr).not.toMatch(/\bat .*\.js:\d+/);
+  });
+
+  describe('with a valid environment', () => {
+    let gateway: GatewayProcess;
+    beforeAll(async () => {
+      gateway = await startGatewayProcess({});
+    });
+    afterAll(async () => {
+      await gateway.stop();
+    });
+
+    it('serves /healthz 200', async () => {
+      expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
+    });
+
+    it('serves /readyz 503 naming what is missing', async () => {
+      const res = await fetch(`${gateway.url}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ status: 'not_ready', missing: ['oidc_discovery'] });
+    });
+  });
+});

@@ -1,0 +1,62 @@
+import { Writable } from 'node:stream';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { loadConfig, type Config, type Environment } from '../../src/config/config.js';
+import { createGateway } from '../../src/gateway.js';
+import { freePort } from './ports.js';
+
+export const TEST_SESSION_SECRET = 'test-session-secret-0123456789abcdef';
+
+/** A complete, valid environment; tests override what they exercise. */
+export function testEnvironment(overrides: Environment = {}): Environment {
+  return {
+    OIDC_ISSUER: 'http://127.0.0.1:9/unreachable',
+    OIDC_CLIENT_ID: 'bff-test',
+    OIDC_CLIENT_SECRET: 'bff-test-secret',
+    SESSION_SECRET: TEST_SESSION_SECRET,
+    UPSTREAM_URL: 'http://127.0.0.1:9',
+    LOG_LEVEL: 'debug',
+    OIDC_DISCOVERY_TIMEOUT_S: '2',
+    ...overrides,
+  };
+}
+
+export interface RunningGateway {
+  readonly url: string;
+  readonly config: Config;
+  readonly app: NestFastifyApplication;
+  /** Every log line written so far, parsed. */
+  logLines(): Array<Record<string, unknown>>;
+  /** The raw log text (to search for secrets). */
+  logText(): string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the real gateway in this process, built by createGateway() from a config object,
+ * on a loopback port whose URL is its PUBLIC_URL.
+ */
+export async function startGateway(overrides: Environment = {}): Promise<RunningGateway> {
+  const port = overrides['PORT'] === undefined ? await freePort() : Number(overrides['PORT']);
+  const config = loadConfig(testEnvironment({ PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, ...overrides }));
+  let logs = '';
+  const logDestination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs += chunk.toString();
+      callback();
+    },
+  });
+  const { app } = await createGateway(config, { logDestination });
+  await app.listen({ port, host: '127.0.0.1' });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    config,
+    app,
+    logText: () => logs,
+    logLines: () =>
+      logs
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    close: () => app.close(),
+  };
+}
