@@ -5,13 +5,16 @@ import type { Config } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { OidcModule } from './oidc/oidc.module.js';
+import { AuthModule } from './auth/auth.module.js';
+import { SessionModule } from './session/session.module.js';
+import { ProxyModule } from './proxy/proxy.module.js';
 
 @Module({})
 export class AppModule {
   static forRoot(config: Config): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), HealthModule, OidcModule],
+      imports: [ConfigModule.forRoot(config), HealthModule, OidcModule, SessionModule, AuthModule, ProxyModule],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };
   }

@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LogController } from 'fastify';
@@ -6,6 +8,9 @@ import type { DestinationStream, Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import { createLogger, NestPinoLogger, redactUrl, requestIdFor } from './common/logger.js';
 import type { Config } from './config/config.js';
+import { registerSessionCookie } from './session/session-cookie.js';
+import { registerSecurityHeaders } from './common/security-headers.js';
+import { ApiProxyRoutes } from './proxy/api-proxy.routes.js';
 
 export interface GatewayOptions {
   /** Where log lines go (tests capture them); stdout by default. */
@@ -28,6 +33,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     // One line per request, written in onResponse below, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     genReqId: requestIdFor,
+    trustProxy: config.ops.trustProxy.length === 0 ? false : [...config.ops.trustProxy],
     // Bodies of the gateway's own endpoints are small (forms, logout tokens); /api/* streams and is not parsed.
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 500 },
@@ -39,6 +45,14 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     abortOnError: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
+  await registerSessionCookie(fastify, config);
+  registerSecurityHeaders(fastify);
+  const apiProxy = app.get(ApiProxyRoutes);
+  await apiProxy.register(fastify);
+  fastify.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if ((req.url ?? '').startsWith('/api')) void apiProxy.handleUpgrade(fastify, req, socket, head);
+    else socket.destroy();
+  });
   fastify.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });

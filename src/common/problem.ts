@@ -95,6 +95,24 @@ export function problemPage(problem: Problem): string {
 </body></html>`;
 }
 
+/** For responses Fastify no longer manages (a hijacked proxy reply): same body, raw socket. */
+export function writeRawProblem(res: import('node:http').ServerResponse, requestId: string, error: unknown): void {
+  const mapped = mapError(error);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(toProblem(mapped, requestId));
+  res.writeHead(mapped.status, {
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestId,
+    'x-content-type-options': 'nosniff',
+    ...(mapped.retryAfterS === undefined ? {} : { 'retry-after': String(mapped.retryAfterS) }),
+  });
+  res.end(body);
+}
+
 /**
  * Writes the problem response and logs the error once: 5xx that are the gateway's own fault at
  * error, outages (502-504) at warn, client mistakes at debug.

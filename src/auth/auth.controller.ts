@@ -1,0 +1,90 @@
+import { Body, Controller, Get, Headers, HttpCode, Inject, Post, Query, Req, Res } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CONFIG } from '../config/config.module.js';
+import type { Config } from '../config/config.js';
+import { SessionService } from '../session/session.service.js';
+import { sessionEndsAt } from '../session/session-timing.js';
+import { LogoutRequestInvalidError } from './auth.errors.js';
+import { LoginFlowService } from './login-flow.service.js';
+import { LogoutService } from './logout.service.js';
+
+/** GET /auth/me: who is signed in. Never a token. */
+export interface MeResponse {
+  readonly sub: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+  /** ISO 8601: when the session ends if nothing else happens (idle or absolute, the earlier). */
+  readonly expiresAt: string;
+  /** Navigate here to sign out; the `sid` value is bound to this session but is not the session id. */
+  readonly logoutUrl: string;
+}
+
+@Controller('auth')
+export class AuthController {
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    private readonly login: LoginFlowService,
+    private readonly sessions: SessionService,
+    private readonly logout: LogoutService,
+  ) {}
+
+  /**
+   * Starts the code flow: 302 to the provider. `returnTo` (a local path, else "/"), `prompt`
+   * (none, login, consent, select_account) and `login_hint` are optional. 503 while discovery is loading.
+   */
+  @Get('login')
+  async startLogin(
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+    @Query('returnTo') returnTo: unknown,
+    @Query('prompt') prompt: unknown,
+    @Query('login_hint') loginHint: unknown,
+  ): Promise<void> {
+    const url = await this.login.start(request, { returnTo, prompt, loginHint });
+    await reply.redirect(url, 302);
+  }
+
+  /** The provider's redirect back: validates everything, then starts a session under a new id. */
+  @Get('callback')
+  async callback(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const result = await this.login.complete(request);
+    await this.sessions.start(request, result);
+    await reply.redirect(result.returnTo, 302);
+  }
+
+  /** The signed-in user; 401 session_required otherwise. `slide=false` does not extend the idle timeout. */
+  @Get('me')
+  async me(@Req() request: FastifyRequest, @Query('slide') slide: unknown): Promise<MeResponse> {
+    const record = await this.sessions.require(request, slide !== 'false');
+    return {
+      sub: record.sub,
+      claims: record.claims,
+      expiresAt: new Date(sessionEndsAt(record)).toISOString(),
+      logoutUrl: `/auth/logout?sid=${encodeURIComponent(record.logoutValue)}`,
+    };
+  }
+
+  /** Navigation logout: `sid` must be the value from /auth/me's logoutUrl, else 400 and the session stays. */
+  @Get('logout')
+  async logoutByLink(@Req() request: FastifyRequest, @Res() reply: FastifyReply, @Query('sid') sid: unknown): Promise<void> {
+    await reply.redirect(await this.logout.endWithValue(request, sid), 302);
+  }
+
+  /**
+   * POST logout: a `fetch` with the CSRF header gets 200 `{ redirectTo }`; a form POST carrying `sid`
+   * gets a 302. Anything else (a cross-site form without the value) is refused and the session stays.
+   */
+  @Post('logout')
+  @HttpCode(200)
+  async logoutByPost(
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @Body() body: unknown,
+    @Headers() headers: Record<string, string | undefined>,
+  ): Promise<{ redirectTo: string } | undefined> {
+    if (headers[this.config.proxy.csrfHeader] === '1') return { redirectTo: await this.logout.endCurrent(request) };
+    const sid = typeof body === 'object' && body !== null && 'sid' in body ? body.sid : undefined;
+    if (sid === undefined) throw new LogoutRequestInvalidError(`Send the form field sid (from /auth/me's logoutUrl) or the ${this.config.proxy.csrfHeader} header; the session was kept.`);
+    await reply.redirect(await this.logout.endWithValue(request, sid), 302);
+    return undefined;
+  }
+}

@@ -1,0 +1,8 @@
+import { Module } from '@nestjs/common';
+import { OidcModule } from '../oidc/oidc.module.js';
+import { AuthController } from './auth.controller.js';
+import { LoginFlowService } from './login-flow.service.js';
+import { LogoutService } from './logout.service.js';
+
+@Module({ imports: [OidcModule], controllers: [AuthController], providers: [LoginFlowService, LogoutService] })
+export class AuthModule {}

@@ -1,0 +1,45 @@
+import { GatewayError } from '../common/gateway-error.js';
+
+export class UpstreamUnavailableError extends GatewayError {
+  constructor(cause?: unknown) {
+    super(502, 'upstream_unavailable', 'Upstream unavailable', 'The API behind the gateway refused or dropped the connection.', { cause });
+  }
+}
+
+export class UpstreamTimeoutError extends GatewayError {
+  constructor(timeoutS: number) {
+    super(504, 'upstream_timeout', 'Upstream timeout', `The API behind the gateway sent no response within ${timeoutS} s.`);
+  }
+}
+
+export class InvalidUpstreamPathError extends GatewayError {
+  constructor() {
+    super(400, 'invalid_upstream_path', 'Invalid API path', 'The path leaves the API route it addresses (dot segments or encoded separators).');
+  }
+}
+
+export class ApiRouteNotFoundError extends GatewayError {
+  constructor() {
+    super(404, 'api_route_not_found', 'No API route', 'No upstream is configured for this path.');
+  }
+}
+
+export class RequestBodyTooLargeError extends GatewayError {
+  constructor(limitBytes: number) {
+    super(413, 'payload_too_large', 'Request body too large', `API request bodies are limited to ${limitBytes} bytes.`);
+  }
+}
+
+/** /api/* without the anti-forgery header: 403, so a SPA never mistakes it for "sign in again". */
+export class CsrfHeaderMissingError extends GatewayError {
+  constructor(header: string) {
+    super(403, 'csrf_header_missing', 'Anti-forgery header missing', `API requests must carry the header ${header}: 1.`);
+  }
+}
+
+/** A WebSocket or EventSource request (which cannot carry the header) from another origin. */
+export class CrossOriginRequestError extends GatewayError {
+  constructor() {
+    super(403, 'cross_origin_request', 'Cross-origin request refused', 'Streaming and WebSocket API requests must come from the gateway\'s own origin.');
+  }
+}

@@ -1,0 +1,57 @@
+import { createHash, hkdfSync } from 'node:crypto';
+import fastifySecureSession from '@fastify/secure-session';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Config } from '../config/config.js';
+
+declare module '@fastify/secure-session' {
+  interface SessionData {
+    /** The session id; the server-side store key is its SHA-256. */
+    sid: string;
+    /** Pending login transactions (auth/login-transaction.store.ts parses them). */
+    login: unknown;
+  }
+}
+
+type SecureSession = FastifyRequest['session'];
+
+/**
+ * One 32-byte sealing key per secret (HKDF-SHA256), derived once: secure-session's own
+ * secret+salt mode costs ~0.4 s of CPU per key. The first key seals, all keys open (rotation).
+ */
+export function deriveCookieKeys(secrets: readonly string[]): Buffer[] {
+  return secrets.map((secret) => Buffer.from(hkdfSync('sha256', secret, 'bff-gateway', 'session-cookie-v1', 32)));
+}
+
+/**
+ * Registers @fastify/secure-session. The cookie carries only the session id (and, during a login,
+ * the login transaction); tokens stay server-side. `__Host-` + Secure on https and loopback origins.
+ */
+export async function registerSessionCookie(fastify: FastifyInstance, config: Config): Promise<void> {
+  const { cookie, absoluteTimeoutS, secrets } = config.session;
+  await fastify.register(fastifySecureSession, {
+    key: deriveCookieKeys(secrets),
+    cookieName: cookie.name,
+    expiry: absoluteTimeoutS,
+    cookie: { path: '/', httpOnly: true, secure: cookie.secure, sameSite: 'lax', maxAge: absoluteTimeoutS },
+  });
+}
+
+/** The session id in the cookie, if any. A tampered or foreign cookie never decodes, so it is absent. */
+export function readSessionId(session: SecureSession): string | undefined {
+  const value = session.get('sid');
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+export function writeSessionId(session: SecureSession, sid: string | undefined): void {
+  session.set('sid', sid);
+}
+
+/** The store key for a session id: the raw id never leaves the cookie, so a store dump holds no usable ids. */
+export function sessionKey(sid: string): string {
+  return createHash('sha256').update(sid).digest('hex');
+}
+
+/** For logs: the first 8 hex characters of the store key, never the id itself. */
+export function sidHash(storeKey: string): string {
+  return storeKey.slice(0, 8);
+}

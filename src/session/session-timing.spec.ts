@@ -1,0 +1,66 @@
+import type { SessionRecord } from './session-store.js';
+import { accessTokenExpiresAt, needsRefresh, sessionEndsAt, slidIdleExpiry } from './session-timing.js';
+
+const T0 = 1_800_000_000_000;
+
+function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    id: 'id',
+    sub: 'alice',
+    providerSid: undefined,
+    claims: {},
+    tokens: { accessToken: 'at', accessTokenExpiresAt: T0 + 300_000, refreshToken: 'rt', idToken: 'id', scope: undefined },
+    logoutValue: 'lv',
+    createdAt: T0,
+    absoluteExpiresAt: T0 + 28_800_000,
+    idleExpiresAt: T0 + 1_800_000,
+    ...overrides,
+  };
+}
+
+describe('slidIdleExpiry', () => {
+  it('does not extend within a minute of the last extension', () => {
+    expect(slidIdleExpiry(record(), T0 + 59_000, 1800)).toBeUndefined();
+  });
+
+  it('extends by the idle timeout after a minute', () => {
+    expect(slidIdleExpiry(record(), T0 + 61_000, 1800)).toBe(T0 + 61_000 + 1_800_000);
+  });
+
+  it('never extends beyond the absolute expiry', () => {
+    const r = record({ absoluteExpiresAt: T0 + 1_900_000 });
+    expect(slidIdleExpiry(r, T0 + 600_000, 1800)).toBe(T0 + 1_900_000);
+    expect(slidIdleExpiry({ ...r, idleExpiresAt: T0 + 1_900_000 }, T0 + 1_000_000, 1800)).toBeUndefined();
+  });
+});
+
+describe('sessionEndsAt', () => {
+  it('is the earlier of idle and absolute expiry', () => {
+    expect(sessionEndsAt(record())).toBe(T0 + 1_800_000);
+    expect(sessionEndsAt(record({ absoluteExpiresAt: T0 + 1000 }))).toBe(T0 + 1000);
+  });
+});
+
+describe('needsRefresh', () => {
+  it('is true only when the access token expires within the skew', () => {
+    expect(needsRefresh(record(), T0, 30)).toBe(false);
+    expect(needsRefresh(record(), T0 + 270_000, 30)).toBe(true);
+    expect(needsRefresh(record(), T0 + 400_000, 30)).toBe(true);
+  });
+});
+
+describe('accessTokenExpiresAt', () => {
+  it('prefers expires_in', () => {
+    expect(accessTokenExpiresAt('opaque', 60, T0)).toBe(T0 + 60_000);
+  });
+
+  it('falls back to a JWT access token\'s exp', () => {
+    const payload = Buffer.from(JSON.stringify({ exp: 1_900_000_000 })).toString('base64url');
+    expect(accessTokenExpiresAt(`h.${payload}.s`, undefined, T0)).toBe(1_900_000_000_000);
+  });
+
+  it('assumes an hour for an opaque token without expires_in', () => {
+    expect(accessTokenExpiresAt('opaque', undefined, T0)).toBe(T0 + 3_600_000);
+    expect(accessTokenExpiresAt('a.!!!.c', undefined, T0)).toBe(T0 + 3_600_000);
+  });
+});

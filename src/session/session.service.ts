@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { systemClock } from '../common/clock.js';
+import { CONFIG } from '../config/config.module.js';
+import type { Config } from '../config/config.js';
+import { userClaims, type IdTokenClaims } from '../oidc/id-token.validator.js';
+import type { TokenResponse } from '../oidc/token-client.js';
+import { readSessionId, sessionKey, sidHash, writeSessionId } from './session-cookie.js';
+import { SessionRequiredError } from './session.errors.js';
+import { SESSION_STORE, type SessionRecord, type SessionStore } from './session-store.js';
+import { accessTokenExpiresAt, slidIdleExpiry } from './session-timing.js';
+
+export interface NewSession {
+  readonly claims: IdTokenClaims;
+  readonly tokens: TokenResponse & { readonly id_token: string };
+}
+
+/** Creates, loads, slides and ends sessions: the cookie holds the id, the store holds the rest. */
+@Injectable()
+export class SessionService {
+  private readonly log = new Logger(SessionService.name);
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(SESSION_STORE) private readonly store: SessionStore,
+  ) {}
+
+  /**
+   * The request's session, or undefined. An unknown, expired or tampered cookie is "no session".
+   * Activity slides the idle timeout (throttled) unless `slide` is false.
+   */
+  async load(request: FastifyRequest, slide = true): Promise<SessionRecord | undefined> {
+    const sid = readSessionId(request.session);
+    if (sid === undefined) return undefined;
+    const record = await this.loadBySid(sid, slide);
+    if (record === undefined) {
+      request.log.debug({ event: 'session_unknown' }, 'session cookie names no live session');
+      writeSessionId(request.session, undefined);
+    }
+    return record;
+  }
+
+  /** For requests Fastify does not route (WebSocket handshakes): the session of a cookie's id. */
+  async loadBySid(sid: string, slide: boolean): Promise<SessionRecord | undefined> {
+    const record = await this.store.get(sessionKey(sid));
+    if (record === undefined || !slide) return record;
+    const idleExpiresAt = slidIdleExpiry(record, systemClock.now(), this.config.session.idleTimeoutS);
+    if (idleExpiresAt === undefined) return record;
+    const slid = { ...record, idleExpiresAt };
+    return (await this.store.update(slid)) ? slid : undefined;
+  }
+
+  /** Like load(), but 401 session_required when there is none. */
+  async require(request: FastifyRequest, slide = true): Promise<SessionRecord> {
+    const record = await this.load(request, slide);
+    if (record === undefined) throw new SessionRequiredError();
+    return record;
+  }
+
+  /**
+   * A new session for a completed login, under a new id (never the pre-login cookie's): any session
+   * the browser had is ended first.
+   */
+  async start(request: FastifyRequest, login: NewSession): Promise<SessionRecord> {
+    const previous = readSessionId(request.session);
+    if (previous !== undefined) await this.store.delete(sessionKey(previous));
+    const sid = randomBytes(32).toString('base64url');
+    const now = systemClock.now();
+    const { idleTimeoutS, absoluteTimeoutS } = this.config.session;
+    const absoluteExpiresAt = now + absoluteTimeoutS * 1000;
+    const record: SessionRecord = {
+      id: sessionKey(sid),
+      sub: login.claims.sub,
+      providerSid: login.claims.sid,
+      claims: userClaims(login.claims),
+      tokens: {
+        accessToken: login.tokens.access_token,
+        accessTokenExpiresAt: accessTokenExpiresAt(login.tokens.access_token, login.tokens.expires_in, now),
+        refreshToken: login.tokens.refresh_token,
+        idToken: login.tokens.id_token,
+        scope: login.tokens.scope,
+      },
+      logoutValue: randomBytes(16).toString('base64url'),
+      createdAt: now,
+      absoluteExpiresAt,
+      idleExpiresAt: Math.min(now + idleTimeoutS * 1000, absoluteExpiresAt),
+    };
+    await this.store.create(record);
+    writeSessionId(request.session, sid);
+    this.log.log(`session started for ${sidHash(record.id)}`);
+    return record;
+  }
+
+  /** Ends the session server-side and clears the cookie. */
+  async end(request: FastifyRequest, record: SessionRecord): Promise<void> {
+    await this.store.delete(record.id);
+    request.session.delete();
+  }
+}
