@@ -1,0 +1,69 @@
+import type { Environment } from '../../src/config/config.js';
+import { BrowserClient } from './browser.js';
+import { startGateway, type RunningGateway } from './gateway.js';
+import { startOp, type OpOptions, type RunningOp } from './op.js';
+import { freePort } from './ports.js';
+import { startUpstream, type RunningUpstream } from './upstream.js';
+
+export interface Stack {
+  readonly op: RunningOp;
+  readonly upstream: RunningUpstream;
+  readonly gateway: RunningGateway;
+  /** A fresh browser (empty cookie jar). */
+  browser(): BrowserClient;
+  /** A browser signed in as `login` through the real provider, with its /auth/me logoutUrl. */
+  signedIn(login?: string): Promise<BrowserClient>;
+  stop(): Promise<void>;
+}
+
+/** Polls until `check` passes or the deadline ends; no fixed sleeps. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Waits until the gateway's /readyz answers 200 (discovery loaded). */
+export async function waitUntilReady(url: string): Promise<void> {
+  await eventually(async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined), 20_000, `${url}/readyz 200`);
+}
+
+/**
+ * The real provider (its own process), a real upstream that verifies the Bearer token, and the real
+ * gateway in this process, wired together on free loopback ports.
+ */
+export async function startStack(env: Environment = {}, opOptions: Partial<OpOptions> = {}): Promise<Stack> {
+  const port = await freePort();
+  const gatewayUrl = `http://127.0.0.1:${port}`;
+  const op = await startOp({ gatewayUrl, ...opOptions });
+  const upstream = await startUpstream(op);
+  const gateway = await startGateway({
+    PORT: String(port),
+    OIDC_ISSUER: op.issuer,
+    OIDC_CLIENT_ID: op.clientId,
+    OIDC_CLIENT_SECRET: op.clientSecret,
+    UPSTREAM_URL: upstream.url,
+    ...env,
+  });
+  await waitUntilReady(gateway.url);
+  return {
+    op,
+    upstream,
+    gateway,
+    browser: () => new BrowserClient(),
+    async signedIn(login = 'alice') {
+      const browser = new BrowserClient();
+      await browser.signIn(gateway.url, { login });
+      return browser;
+    },
+    async stop() {
+      await gateway.close();
+      await upstream.close();
+      await op.stop();
+    },
+  };
+}
