@@ -1,0 +1,63 @@
+import { fileURLToPath } from 'node:url';
+import { spawnChild, waitForLine, type Child } from './processes.js';
+
+const PROVIDER_SCRIPT = fileURLToPath(new URL('../../demo/provider.ts', import.meta.url));
+
+export interface OpOptions {
+  /** The gateway's public URL: the client's redirect, post-logout and back-channel URIs hang off it. */
+  gatewayUrl: string;
+  accessTokenTtlS?: number;
+  clientId?: string;
+  clientSecret?: string;
+  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+}
+
+export interface RunningOp {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** The resource indicator every access token is issued for (a JWT with this `aud`). */
+  audience: string;
+  child: Child;
+  stop(): Promise<void>;
+}
+
+const AUDIENCE = 'urn:bff-demo:api';
+
+/**
+ * Starts demo/provider.ts (oidc-provider) in its own process on a free loopback port. Sign in with
+ * BrowserClient.signIn(): any login and password are accepted, `alice` has a full profile.
+ */
+export async function startOp(options: OpOptions): Promise<RunningOp> {
+  // The defaults match testEnvironment() in gateway.ts.
+  const clientId = options.clientId ?? 'bff-test';
+  const clientSecret = options.clientSecret ?? 'bff-test-secret';
+  const child = spawnChild(process.execPath, ['--import', 'tsx', PROVIDER_SCRIPT], {
+    DEMO_PROVIDER_PORT: '0',
+    DEMO_PROVIDER_HOST: '127.0.0.1',
+    DEMO_GATEWAY_URL: options.gatewayUrl,
+    DEMO_CLIENT_ID: clientId,
+    DEMO_CLIENT_SECRET: clientSecret,
+    DEMO_API_AUDIENCE: AUDIENCE,
+    DEMO_ACCESS_TOKEN_TTL_S: String(options.accessTokenTtlS ?? 300),
+    DEMO_TOKEN_ENDPOINT_AUTH_METHOD: options.tokenEndpointAuthMethod ?? 'client_secret_basic',
+  });
+  try {
+    const [, issuer] = await waitForLine(child, /^\{"event":"listening","issuer":"([^"]+)"\}$/);
+    if (issuer === undefined) throw new Error('listening line without issuer');
+    return { issuer, clientId, clientSecret, audience: AUDIENCE, child, stop: () => stopGracefully(child) };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+/** SIGTERM so the provider's own shutdown runs; SIGKILL if it has not exited within 5 s. */
+async function stopGracefully(child: Child): Promise<void> {
+  const deadline = setTimeout(() => void child.stop('SIGKILL'), 5_000);
+  try {
+    await child.stop('SIGTERM');
+  } finally {
+    clearTimeout(deadline);
+  }
+}
