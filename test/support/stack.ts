@@ -36,7 +36,7 @@ export async function waitUntilReady(url: string): Promise<void> {
  * The real provider (its own process), a real upstream that verifies the Bearer token, and the real
  * gateway in this process, wired together on free loopback ports.
  */
-export async function startStack(env: Environment = {}, opOptions: Partial<OpOptions> = {}): Promise<Stack> {
+export async function startStack(env: Environment | ((upstreamUrl: string) => Environment) = {}, opOptions: Partial<OpOptions> = {}): Promise<Stack> {
   const port = await freePort();
   const gatewayUrl = `http://127.0.0.1:${port}`;
   const op = await startOp({ gatewayUrl, ...opOptions });
@@ -47,7 +47,7 @@ export async function startStack(env: Environment = {}, opOptions: Partial<OpOpt
     OIDC_CLIENT_ID: op.clientId,
     OIDC_CLIENT_SECRET: op.clientSecret,
     UPSTREAM_URL: upstream.url,
-    ...env,
+    ...(typeof env === 'function' ? env(upstream.url) : env),
   });
   await waitUntilReady(gateway.url);
   return {
