@@ -1,0 +1,19 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { sessionKey } from '../../src/session/session-cookie.js';
+import { SESSION_STORE, type SessionRecord, type SessionStore } from '../../src/session/session-store.js';
+import type { BrowserClient } from './browser.js';
+
+/**
+ * Reads a browser's server-side session straight from the in-process gateway's store, for tests that
+ * must observe or age the tokens the browser never sees. Observation only: the gateway runs unmocked.
+ */
+export async function sessionOf(app: NestFastifyApplication, browser: BrowserClient, gatewayUrl: string, cookieName = '__Host-bff-session'): Promise<{ store: SessionStore; record: SessionRecord }> {
+  const store = app.get<SessionStore>(SESSION_STORE);
+  const sealed = (await browser.cookies(gatewayUrl)).find((c) => c.name === cookieName)?.value;
+  if (sealed === undefined) throw new Error('the browser holds no session cookie');
+  const sid: unknown = app.getHttpAdapter().getInstance().decodeSecureSession(decodeURIComponent(sealed))?.get('sid');
+  if (typeof sid !== 'string') throw new Error('the session cookie carries no session id');
+  const record = await store.get(sessionKey(sid));
+  if (record === undefined) throw new Error('the session cookie names no live session');
+  return { store, record };
+}
