@@ -43,8 +43,9 @@ export class LogoutService {
     this.log.log(`session ${sidHash(record.id)} ended by logout`);
     const refreshToken = record.tokens.refreshToken;
     if (refreshToken !== undefined) {
-      // RFC 7009; best effort, off the response path: a slow or failing provider must not block logout
-      this.tokens.revoke(refreshToken, 'refresh_token').catch((error: unknown) => {
+      // RFC 7009, awaited so that "signed out" means the grant is gone; a failure (bounded by the
+      // provider timeout) is logged and the logout completes anyway
+      await this.tokens.revoke(refreshToken, 'refresh_token').catch((error: unknown) => {
         this.log.warn(`refresh token revocation failed for ${sidHash(record.id)}: ${error instanceof Error ? error.message : String(error)}`);
       });
     }
