@@ -7,6 +7,7 @@ import { sessionEndsAt } from '../session/session-timing.js';
 import { LogoutRequestInvalidError } from './auth.errors.js';
 import { LoginFlowService } from './login-flow.service.js';
 import { LogoutService } from './logout.service.js';
+import { BackchannelLogoutService } from './backchannel-logout.service.js';
 
 /** GET /auth/me: who is signed in. Never a token. */
 export interface MeResponse {
@@ -25,6 +26,7 @@ export class AuthController {
     private readonly login: LoginFlowService,
     private readonly sessions: SessionService,
     private readonly logout: LogoutService,
+    private readonly backchannel: BackchannelLogoutService,
   ) {}
 
   /**
@@ -86,5 +88,15 @@ export class AuthController {
     if (sid === undefined) throw new LogoutRequestInvalidError(`Send the form field sid (from /auth/me's logoutUrl) or the ${this.config.proxy.csrfHeader} header; the session was kept.`);
     await reply.redirect(await this.logout.endWithValue(request, sid), 302);
     return undefined;
+  }
+
+  /**
+   * OpenID Connect Back-Channel Logout 1.0: the provider posts a `logout_token`; every session it
+   * names ends, on every replica. 200 on success; 400 problem+json for a bad token, and nothing ends.
+   */
+  @Post('backchannel-logout')
+  @HttpCode(200)
+  async backchannelLogout(@Body() body: unknown): Promise<void> {
+    await this.backchannel.handle(typeof body === 'object' && body !== null && 'logout_token' in body ? body.logout_token : undefined);
   }
 }

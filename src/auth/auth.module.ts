@@ -3,6 +3,7 @@ import { OidcModule } from '../oidc/oidc.module.js';
 import { AuthController } from './auth.controller.js';
 import { LoginFlowService } from './login-flow.service.js';
 import { LogoutService } from './logout.service.js';
+import { BackchannelLogoutService } from './backchannel-logout.service.js';
 
-@Module({ imports: [OidcModule], controllers: [AuthController], providers: [LoginFlowService, LogoutService] })
+@Module({ imports: [OidcModule], controllers: [AuthController], providers: [LoginFlowService, LogoutService, BackchannelLogoutService] })
 export class AuthModule {}

@@ -2,6 +2,9 @@ import { Module } from '@nestjs/common';
 import { IdTokenValidator } from './id-token.validator.js';
 import { ProviderMetadata } from './provider-metadata.js';
 import { TokenClient } from './token-client.js';
+import { LogoutTokenValidator } from './logout-token.validator.js';
 
-@Module({ providers: [ProviderMetadata, TokenClient, IdTokenValidator], exports: [ProviderMetadata, TokenClient, IdTokenValidator] })
+const providers = [ProviderMetadata, TokenClient, IdTokenValidator, LogoutTokenValidator];
+
+@Module({ providers, exports: providers })
 export class OidcModule {}

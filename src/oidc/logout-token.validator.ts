@@ -1,0 +1,82 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+import { GatewayError } from '../common/gateway-error.js';
+import { CONFIG } from '../config/config.module.js';
+import type { Config } from '../config/config.js';
+import { ProviderUnavailableError } from './oidc.errors.js';
+import { ProviderMetadata } from './provider-metadata.js';
+
+const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/** A logout token older than this is refused even within its validity, so remembered jtis can expire. */
+const MAX_TOKEN_AGE_S = 600;
+
+export class LogoutTokenInvalidError extends GatewayError {
+  constructor(detail: string) {
+    super(400, 'logout_token_invalid', 'Invalid logout token', detail);
+  }
+}
+
+export interface LogoutClaims {
+  readonly jti: string;
+  readonly sub: string | undefined;
+  readonly sid: string | undefined;
+  /** Epoch seconds until which the jti must be remembered. */
+  readonly rememberUntilS: number;
+}
+
+/** OpenID Connect Back-Channel Logout 1.0 §2.6: the checks a logout token must pass. */
+@Injectable()
+export class LogoutTokenValidator {
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    private readonly provider: ProviderMetadata,
+  ) {}
+
+  async validate(token: string): Promise<LogoutClaims> {
+    const { issuer, clientId, clockSkewS, idTokenAlgs } = this.config.oidc;
+    try {
+      decodeProtectedHeader(token);
+    } catch {
+      throw new LogoutTokenInvalidError('The logout token is not a signed JWT.');
+    }
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.provider.get().jwks.resolver(false), {
+        issuer,
+        audience: clientId,
+        algorithms: [...idTokenAlgs],
+        clockTolerance: clockSkewS,
+        maxTokenAge: MAX_TOKEN_AGE_S,
+        requiredClaims: ['iat', 'jti'],
+      }));
+    } catch (error) {
+      if (error instanceof ProviderUnavailableError) throw error;
+      throw new LogoutTokenInvalidError(describe(error));
+    }
+    const events = payload['events'];
+    if (typeof events !== 'object' || events === null || !(BACKCHANNEL_LOGOUT_EVENT in events)) {
+      throw new LogoutTokenInvalidError('The logout token lacks the back-channel logout event.');
+    }
+    const event: unknown = Reflect.get(events, BACKCHANNEL_LOGOUT_EVENT);
+    if (typeof event !== 'object' || event === null) throw new LogoutTokenInvalidError('The back-channel logout event must be a JSON object.');
+    // §2.4: a nonce would let an ID token pass as a logout token
+    if ('nonce' in payload) throw new LogoutTokenInvalidError('A logout token must not contain a nonce.');
+    const sub = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
+    const sidClaim = payload['sid'];
+    const sid = typeof sidClaim === 'string' && sidClaim !== '' ? sidClaim : undefined;
+    if (sub === undefined && sid === undefined) throw new LogoutTokenInvalidError('The logout token names neither a session (sid) nor a subject (sub).');
+    const iat = payload.iat ?? 0;
+    if (iat > Date.now() / 1000 + clockSkewS) throw new LogoutTokenInvalidError('The logout token was issued in the future (iat).');
+    const jti = payload.jti ?? '';
+    return { jti, sub, sid, rememberUntilS: Math.max(payload.exp ?? 0, iat + MAX_TOKEN_AGE_S) + clockSkewS };
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'The logout token has expired.';
+  if (error instanceof errors.JWTClaimValidationFailed) return `The logout token's ${error.claim} claim is not valid (${error.reason}).`;
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'The logout token\'s signature does not verify against the provider\'s keys.';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'The logout token is signed with a key the provider does not publish.';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'The logout token is signed with an algorithm that is not allowed.';
+  return 'The logout token could not be validated.';
+}
