@@ -15,8 +15,8 @@ import type { SessionRecord, SessionStore, StoreLock } from './session-store.js'
  *   <prefix>once:<name>    string "1"; PX ttl (logout token jti replay protection)
  *
  * Index sets expire no earlier than their newest member. A member whose session expired by TTL is
- * harmless (a set member never recreates a session) and is pruned when the set is next written or
- * consumed. Every write that touches a session and its indexes is one Lua script, so a crash
+ * harmless (a set member never recreates a session) and is pruned at the user's next sign-in
+ * (create) or by deleteBySubject / deleteByProviderSid. Every write that touches a session and its indexes is one Lua script, so a crash
  * between steps cannot leave a session reachable without its index or the reverse.
  *
  * The scripts derive index and session keys from values inside the script, which a single Redis
@@ -248,6 +248,9 @@ export class RedisSessionStore implements SessionStore {
       ...credentials,
       commandTimeout,
       connectTimeout: CONNECT_TIMEOUT_MS,
+      // ioredis arms this timer even for a socket that already closed (Redis down), and the timer
+      // holds the process open: keep a shutdown during an outage from waiting for it.
+      disconnectTimeout: 200,
       // Never give up: the process must serve again when Redis returns, however long it was gone.
       retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt - 1, 10), MAX_RECONNECT_DELAY_MS),
       // A short offline queue bridges a reconnect blip; commandTimeout bounds the wait, and
@@ -257,9 +260,12 @@ export class RedisSessionStore implements SessionStore {
       // A command the caller already saw fail must not run later behind its back.
       autoResendUnfulfilledCommands: false,
     });
-    // Without a listener ioredis' 'error' events would crash the process; the caller maps
-    // failures (SessionStoreUnavailableError) and logs them, so here they only explain the cause.
-    
+    // Without a listener ioredis writes every failed reconnect attempt to stderr, outside the
+    // gateway's logs; callers see SessionStoreUnavailableError and log it once, so connection
+    // errors only serve as the cause of those errors.
+    this.redis.on('error', (error: Error) => {
+      this.connectionError = error;
+    });
     this.redis.on('ready', () => {
       this.connectionError = undefined;
     });
@@ -314,7 +320,7 @@ export class RedisSessionStore implements SessionStore {
   async tryLock(name: string, ttlMs: number): Promise<StoreLock | undefined> {
     const key = this.keys.lock + name;
     const owner = randomBytes(16).toString('base64url');
-    const result = await this.call(() => this.redis.set(key, owner, 'PX', ttlMs, 'NX'));
+    const result = await this.call(() => this.redis.set(key, owner, 'PX', Math.ceil(ttlMs), 'NX'));
     if (result !== 'OK') return undefined;
     return {
       // compare-and-delete: after expiry the lock may belong to someone else, whose lock stays
@@ -325,7 +331,7 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async markOnce(name: string, ttlMs: number): Promise<boolean> {
-    const result = await this.call(() => this.redis.set(this.keys.once + name, '1', 'PX', ttlMs, 'NX'));
+    const result = await this.call(() => this.redis.set(this.keys.once + name, '1', 'PX', Math.ceil(ttlMs), 'NX'));
     return result === 'OK';
   }
 
@@ -411,8 +417,8 @@ export class RedisSessionStore implements SessionStore {
  */
 function splitCredentials(url: string, password: string | undefined): { url: string; credentials: Pick<RedisOptions, 'username' | 'password'> } {
   const parsed = new URL(url);
-  const username = decodeURIComponent(parsed.username);
-  const urlPassword = decodeURIComponent(parsed.password);
+  const username = decodeUserInfo(parsed.username);
+  const urlPassword = decodeUserInfo(parsed.password);
   parsed.username = '';
   parsed.password = '';
   const credentials: Pick<RedisOptions, 'username' | 'password'> = {};
@@ -420,4 +426,12 @@ function splitCredentials(url: string, password: string | undefined): { url: str
   const effective = password ?? (urlPassword === '' ? undefined : urlPassword);
   if (effective !== undefined) credentials.password = effective;
   return { url: parsed.toString(), credentials };
+}
+
+function decodeUserInfo(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value; // a literal '%' that is not an escape: the password is what was written
+  }
 }

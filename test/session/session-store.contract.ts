@@ -1,0 +1,331 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Clock } from '../../src/common/clock.js';
+import type { SessionRecord, SessionStore, StoreLock } from '../../src/session/session-store.js';
+
+/**
+ * Real time plus an adjustable offset: stores with real TTLs (Redis) and stores that read the
+ * clock (memory) expire the same sessions, and advance() shows a replica whose clock runs ahead.
+ */
+export class OffsetClock implements Clock {
+  private offsetMs = 0;
+
+  now(): number {
+    return Date.now() + this.offsetMs;
+  }
+
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
+export interface StoreFixture {
+  readonly store: SessionStore;
+  readonly clock: OffsetClock;
+  cleanup(): Promise<void>;
+}
+
+/** Short enough to keep the suite fast, long enough that the first read always sees the session. */
+const SHORT_MS = 300;
+const LONG_MS = 60_000;
+
+/**
+ * For tests that wait on real time. Explicit because Jest applies testTimeout only globally, not
+ * from a project's config.
+ */
+export const WAITING_TEST_TIMEOUT_MS = 20_000;
+
+/** Polls until `check` holds; fails with `what` after the deadline. Never a fixed sleep. */
+export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await delay(20);
+  }
+}
+
+export function newId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+export function sessionRecord(clock: Clock, overrides: Partial<SessionRecord> = {}): SessionRecord {
+  const now = clock.now();
+  return {
+    id: newId(),
+    sub: 'alice',
+    providerSid: 'op-session-1',
+    claims: { sub: 'alice', name: 'Alice Example', email: 'alice@example.test', email_verified: true, groups: ['a', 'b'], address: { country: 'NL' } },
+    tokens: {
+      accessToken: 'access-token-value',
+      accessTokenExpiresAt: now + 300_000,
+      refreshToken: 'refresh-token-value',
+      idToken: 'header.payload.signature',
+      scope: 'openid profile email offline_access',
+    },
+    logoutValue: randomBytes(16).toString('base64url'),
+    createdAt: now,
+    absoluteExpiresAt: now + LONG_MS,
+    idleExpiresAt: now + LONG_MS,
+    ...overrides,
+  };
+}
+
+/**
+ * The behaviour every SessionStore must share. `makeStore` is called before each test with a
+ * fresh, empty store (its own key prefix for Redis) and cleaned up after it.
+ */
+export function describeSessionStore(name: string, makeStore: () => Promise<StoreFixture>): void {
+  describe(`${name} (SessionStore contract)`, () => {
+    let fixture: StoreFixture | undefined;
+
+    beforeEach(async () => {
+      fixture = await makeStore();
+    });
+
+    afterEach(async () => {
+      await fixture?.cleanup();
+      fixture = undefined;
+    });
+
+    function current(): StoreFixture {
+      if (fixture === undefined) throw new Error('makeStore() did not run');
+      return fixture;
+    }
+
+    function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
+      return sessionRecord(current().clock, overrides);
+    }
+
+    async function exists(id: string): Promise<boolean> {
+      return (await current().store.get(id)) !== undefined;
+    }
+
+    describe('create and get', () => {
+      it('returns a created session equal to the one stored, optional fields included', async () => {
+        const { store } = current();
+        const full = record();
+        const bare = record({ providerSid: undefined, tokens: { ...full.tokens, refreshToken: undefined, scope: undefined }, claims: {} });
+        await store.create(full);
+        await store.create(bare);
+
+        expect(await store.get(full.id)).toStrictEqual(full);
+        expect(await store.get(bare.id)).toStrictEqual(bare);
+      });
+
+      it('returns undefined for an id it never stored', async () => {
+        expect(await current().store.get(newId())).toBeUndefined();
+      });
+    });
+
+    describe('update', () => {
+      it('replaces an existing session and returns true', async () => {
+        const { store, clock } = current();
+        const original = record();
+        await store.create(original);
+        const refreshed = { ...original, tokens: { ...original.tokens, accessToken: 'new-access-token' }, idleExpiresAt: clock.now() + LONG_MS - 1 };
+
+        expect(await store.update(refreshed)).toBe(true);
+        expect(await store.get(original.id)).toStrictEqual(refreshed);
+      });
+
+      it('returns false for a deleted session and does not bring it back', async () => {
+        const { store } = current();
+        const session = record();
+        await store.create(session);
+        await store.delete(session.id);
+
+        expect(await store.update(session)).toBe(false);
+        expect(await store.get(session.id)).toBeUndefined();
+        expect(await store.deleteBySubject(session.sub)).toBe(0);
+      });
+
+      it('returns false for a session that never existed', async () => {
+        expect(await current().store.update(record())).toBe(false);
+      });
+
+      it('slides the idle expiry: an updated session outlives one that was not', async () => {
+        const { store, clock } = current();
+        const idle = record({ idleExpiresAt: clock.now() + SHORT_MS });
+        const touched = record({ idleExpiresAt: clock.now() + SHORT_MS });
+        await store.create(idle);
+        await store.create(touched);
+        expect(await store.update({ ...touched, idleExpiresAt: clock.now() + LONG_MS })).toBe(true);
+
+        await eventually('the untouched session expires', async () => !(await exists(idle.id)));
+        expect(await exists(touched.id)).toBe(true);
+      }, WAITING_TEST_TIMEOUT_MS);
+    });
+
+    describe('delete', () => {
+      it('removes the session', async () => {
+        const { store } = current();
+        const session = record();
+        await store.create(session);
+        await store.delete(session.id);
+
+        expect(await store.get(session.id)).toBeUndefined();
+      });
+
+      it('accepts an id that does not exist', async () => {
+        await expect(current().store.delete(newId())).resolves.toBeUndefined();
+      });
+    });
+
+    describe('expiry', () => {
+      it('ends a session when its idle expiry passes', async () => {
+        const { store, clock } = current();
+        const session = record({ idleExpiresAt: clock.now() + SHORT_MS });
+        await store.create(session);
+
+        expect(await exists(session.id)).toBe(true);
+        await eventually('the idle session expires', async () => !(await exists(session.id)));
+      }, WAITING_TEST_TIMEOUT_MS);
+
+      it('ends a session at its absolute expiry even while its idle expiry is far away', async () => {
+        const { store, clock } = current();
+        const session = record({ absoluteExpiresAt: clock.now() + SHORT_MS });
+        await store.create(session);
+
+        expect(await exists(session.id)).toBe(true);
+        await eventually('the session reaches its absolute expiry', async () => !(await exists(session.id)));
+      }, WAITING_TEST_TIMEOUT_MS);
+
+      it('treats a session as missing once the clock passes its expiry, before the store drops it', async () => {
+        const { store, clock } = current();
+        const session = record();
+        await store.create(session);
+        clock.advance(LONG_MS + 1);
+
+        expect(await store.get(session.id)).toBeUndefined();
+        expect(await store.update({ ...session, idleExpiresAt: clock.now() + LONG_MS })).toBe(false);
+      });
+
+      it('does not revive or count an expired session through its indexes', async () => {
+        const { store, clock } = current();
+        const expiring = record({ idleExpiresAt: clock.now() + SHORT_MS, providerSid: 'op-shared' });
+        const live = record({ providerSid: 'op-shared' });
+        await store.create(expiring);
+        await store.create(live);
+
+        await eventually('the short session expires', async () => !(await exists(expiring.id)));
+        expect(await store.update({ ...expiring, idleExpiresAt: clock.now() + LONG_MS })).toBe(false);
+        expect(await store.deleteByProviderSid('op-shared')).toBe(1);
+        expect(await store.deleteBySubject('alice')).toBe(0);
+        expect(await store.get(expiring.id)).toBeUndefined();
+        expect(await store.get(live.id)).toBeUndefined();
+      }, WAITING_TEST_TIMEOUT_MS);
+    });
+
+    describe('deleteBySubject', () => {
+      it("ends all of a user's sessions, no one else's, and returns how many", async () => {
+        const { store } = current();
+        const laptop = record({ sub: 'alice', providerSid: 'op-a1' });
+        const phone = record({ sub: 'alice', providerSid: undefined });
+        const other = record({ sub: 'bob', providerSid: 'op-b1' });
+        for (const session of [laptop, phone, other]) await store.create(session);
+
+        expect(await store.deleteBySubject('alice')).toBe(2);
+        expect(await exists(laptop.id)).toBe(false);
+        expect(await exists(phone.id)).toBe(false);
+        expect(await store.get(other.id)).toStrictEqual(other);
+      });
+
+      it('also removes the sessions from the provider-sid index', async () => {
+        const { store } = current();
+        const session = record({ sub: 'alice', providerSid: 'op-a1' });
+        await store.create(session);
+
+        expect(await store.deleteBySubject('alice')).toBe(1);
+        expect(await store.deleteBySubject('alice')).toBe(0);
+        expect(await store.deleteByProviderSid('op-a1')).toBe(0);
+      });
+
+      it('returns 0 for a user without sessions', async () => {
+        expect(await current().store.deleteBySubject('nobody')).toBe(0);
+      });
+
+      it('does not count a session that was already deleted on its own', async () => {
+        const { store } = current();
+        const gone = record();
+        const kept = record();
+        await store.create(gone);
+        await store.create(kept);
+        await store.delete(gone.id);
+
+        expect(await store.deleteBySubject('alice')).toBe(1);
+      });
+    });
+
+    describe('deleteByProviderSid', () => {
+      it('ends every session bound to the provider session, no others, and returns how many', async () => {
+        const { store } = current();
+        const first = record({ sub: 'alice', providerSid: 'op-1' });
+        const second = record({ sub: 'alice', providerSid: 'op-1' });
+        const elsewhere = record({ sub: 'alice', providerSid: 'op-2' });
+        const other = record({ sub: 'bob', providerSid: 'op-3' });
+        for (const session of [first, second, elsewhere, other]) await store.create(session);
+
+        expect(await store.deleteByProviderSid('op-1')).toBe(2);
+        expect(await exists(first.id)).toBe(false);
+        expect(await exists(second.id)).toBe(false);
+        expect(await store.get(elsewhere.id)).toStrictEqual(elsewhere);
+        expect(await store.get(other.id)).toStrictEqual(other);
+        expect(await store.deleteBySubject('alice')).toBe(1);
+      });
+
+      it('returns 0 for an unknown provider session', async () => {
+        expect(await current().store.deleteByProviderSid('op-unknown')).toBe(0);
+      });
+    });
+
+    describe('tryLock', () => {
+      it('is exclusive until released', async () => {
+        const { store } = current();
+        const lock = await store.tryLock('refresh:a', LONG_MS);
+        expect(lock).toBeDefined();
+        expect(await store.tryLock('refresh:a', LONG_MS)).toBeUndefined();
+        expect(await store.tryLock('refresh:b', LONG_MS)).toBeDefined();
+
+        await lock?.release();
+        expect(await store.tryLock('refresh:a', LONG_MS)).toBeDefined();
+      });
+
+      it("expires after its ttl, and a stale owner's release leaves the new owner's lock in place", async () => {
+        const { store } = current();
+        const stale = await store.tryLock('refresh:c', SHORT_MS);
+        expect(stale).toBeDefined();
+
+        let takeover: StoreLock | undefined;
+        await eventually('the lock expires and can be taken over', async () => {
+          takeover = await store.tryLock('refresh:c', LONG_MS);
+          return takeover !== undefined;
+        });
+        await stale?.release();
+        expect(await store.tryLock('refresh:c', LONG_MS)).toBeUndefined();
+
+        await takeover?.release();
+        expect(await store.tryLock('refresh:c', LONG_MS)).toBeDefined();
+      }, WAITING_TEST_TIMEOUT_MS);
+    });
+
+    describe('markOnce', () => {
+      it('returns true the first time and false afterwards', async () => {
+        const { store } = current();
+        expect(await store.markOnce('jti-1', LONG_MS)).toBe(true);
+        expect(await store.markOnce('jti-1', LONG_MS)).toBe(false);
+        expect(await store.markOnce('jti-2', LONG_MS)).toBe(true);
+      });
+
+      it('forgets a mark after its ttl', async () => {
+        const { store } = current();
+        expect(await store.markOnce('jti-3', SHORT_MS)).toBe(true);
+        await eventually('the mark expires', () => store.markOnce('jti-3', LONG_MS));
+      }, WAITING_TEST_TIMEOUT_MS);
+    });
+
+    it('answers ping', async () => {
+      await expect(current().store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
