@@ -1,16 +1,25 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { systemClock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ReadinessService } from '../health/readiness.service.js';
 import { OidcModule } from '../oidc/oidc.module.js';
 import { MemorySessionStore } from './memory-session-store.js';
+import { RedisSessionStore } from './redis-session-store.js';
 import { SessionService } from './session.service.js';
 import { SESSION_STORE, type SessionStore } from './session-store.js';
 import { TokenRefresher } from './token-refresher.js';
 
-function createStore(config: Config, readiness: ReadinessService): SessionStore {
-  const store = new MemorySessionStore(config.session.maxEntries, systemClock);
+/** The configured store. Redis being down at start-up is not fatal: it reconnects, /readyz says 503 meanwhile. */
+export async function createSessionStore(config: Config): Promise<SessionStore> {
+  if (config.session.store === 'memory') return new MemorySessionStore(config.session.maxEntries, systemClock);
+  const { url, password, keyPrefix } = config.redis;
+  if (url === undefined) throw new Error('REDIS_URL is required for the redis store (config validation guarantees it)');
+  return RedisSessionStore.open({ url, password, keyPrefix }, systemClock);
+}
+
+async function storeProvider(config: Config, readiness: ReadinessService): Promise<SessionStore> {
+  const store = await createSessionStore(config);
   readiness.register('session_store', async () => {
     await store.ping();
     return true;
@@ -21,11 +30,13 @@ function createStore(config: Config, readiness: ReadinessService): SessionStore 
 @Global()
 @Module({
   imports: [OidcModule],
-  providers: [
-    { provide: SESSION_STORE, useFactory: createStore, inject: [CONFIG, ReadinessService] },
-    SessionService,
-    TokenRefresher,
-  ],
+  providers: [{ provide: SESSION_STORE, useFactory: storeProvider, inject: [CONFIG, ReadinessService] }, SessionService, TokenRefresher],
   exports: [SESSION_STORE, SessionService, TokenRefresher],
 })
-export class SessionModule {}
+export class SessionModule implements OnApplicationShutdown {
+  constructor(@Inject(SESSION_STORE) private readonly store: SessionStore) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close();
+  }
+}

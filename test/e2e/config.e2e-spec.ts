@@ -1,5 +1,5 @@
 import { runGatewayToExit, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
-import { testEnvironment } from '../support/gateway.js';
+import { testEnvironment } from '../support/test-env.js';
 
 describe('start-up configuration (node dist/main.js)', () => {
   it('exits 78 with one line each for a missing OIDC_ISSUER and a 12-character SESSION_SECRET, no stack trace', async () => {

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { testEnvironment } from './gateway.js';
+import { testEnvironment } from './test-env.js';
 import { freePort } from './ports.js';
 import { spawnChild, waitForLine, type Child } from './processes.js';
 

@@ -3,22 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { loadConfig, type Config, type Environment } from '../../src/config/config.js';
 import { createGateway } from '../../src/gateway.js';
 import { freePort } from './ports.js';
-
-export const TEST_SESSION_SECRET = 'test-session-secret-0123456789abcdef';
-
-/** A complete, valid environment; tests override what they exercise. */
-export function testEnvironment(overrides: Environment = {}): Environment {
-  return {
-    OIDC_ISSUER: 'http://127.0.0.1:9/unreachable',
-    OIDC_CLIENT_ID: 'bff-test',
-    OIDC_CLIENT_SECRET: 'bff-test-secret',
-    SESSION_SECRET: TEST_SESSION_SECRET,
-    UPSTREAM_URL: 'http://127.0.0.1:9',
-    LOG_LEVEL: 'debug',
-    OIDC_DISCOVERY_TIMEOUT_S: '2',
-    ...overrides,
-  };
-}
+import { testEnvironment } from './test-env.js';
 
 export interface RunningGateway {
   readonly url: string;

@@ -4,6 +4,7 @@ import { startGateway, type RunningGateway } from './gateway.js';
 import { startOp, type OpOptions, type RunningOp } from './op.js';
 import { freePort } from './ports.js';
 import { startUpstream, type RunningUpstream } from './upstream.js';
+import { waitUntilReady } from './wait.js';
 
 export interface Stack {
   readonly op: RunningOp;
@@ -14,22 +15,6 @@ export interface Stack {
   /** A browser signed in as `login` through the real provider, with its /auth/me logoutUrl. */
   signedIn(login?: string): Promise<BrowserClient>;
   stop(): Promise<void>;
-}
-
-/** Polls until `check` passes or the deadline ends; no fixed sleeps. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** Waits until the gateway's /readyz answers 200 (discovery loaded). */
-export async function waitUntilReady(url: string): Promise<void> {
-  await eventually(async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined), 20_000, `${url}/readyz 200`);
 }
 
 /**
