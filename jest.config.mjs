@@ -25,8 +25,11 @@ const common = {
 export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/scripts/**/*.spec.ts'] },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], testTimeout: 60_000, slowTestThreshold: 30 },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], slowTestThreshold: 30 },
   ],
+  // a global option: Jest ignores it inside a project. Unit tests finish in milliseconds anyway;
+  // e2e tests start real servers and wait on them with their own deadlines.
+  testTimeout: 60_000,
   // Two cores: more workers only fight over CPU with the servers each e2e file starts.
   maxWorkers: 2,
 };
