@@ -14,9 +14,18 @@ const swc = [
   },
 ];
 
+// content-disposition@3 (required by @fastify/static) is ESM-only, and Jest 30 can require() ESM only
+// on Node 24.9+: compile that one package to CommonJS, as Node 20.19+ itself loads it without help.
+const esmOnlyRequiredByCjs = ['content-disposition'];
+const swcToCommonJs = ['@swc/jest', { jsc: { target: 'es2023', parser: { syntax: 'ecmascript' } }, module: { type: 'commonjs' } }];
+
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
-  transform: { '^.+\\.ts$': swc },
+  transform: {
+    '^.+\\.ts$': swc,
+    [`/node_modules/(${esmOnlyRequiredByCjs.join('|')})/.+\\.js$`]: swcToCommonJs,
+  },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnlyRequiredByCjs.join('|')})/)`],
   // Relative imports carry .js (nodenext); the sources are .ts.
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testEnvironment: 'node',

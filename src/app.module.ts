@@ -8,13 +8,14 @@ import { OidcModule } from './oidc/oidc.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { SessionModule } from './session/session.module.js';
 import { ProxyModule } from './proxy/proxy.module.js';
+import { SpaModule } from './spa/spa.module.js';
 
 @Module({})
 export class AppModule {
   static forRoot(config: Config): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), HealthModule, OidcModule, SessionModule, AuthModule, ProxyModule],
+      imports: [ConfigModule.forRoot(config), HealthModule, OidcModule, SessionModule, AuthModule, ProxyModule, SpaModule],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };
   }

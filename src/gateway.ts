@@ -11,6 +11,7 @@ import type { Config } from './config/config.js';
 import { registerSessionCookie } from './session/session-cookie.js';
 import { registerSecurityHeaders } from './common/security-headers.js';
 import { ApiProxyRoutes } from './proxy/api-proxy.routes.js';
+import { SpaRoutes } from './spa/spa.routes.js';
 
 export interface GatewayOptions {
   /** Where log lines go (tests capture them); stdout by default. */
@@ -49,9 +50,11 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   registerSecurityHeaders(fastify);
   const apiProxy = app.get(ApiProxyRoutes);
   await apiProxy.register(fastify);
+  const spa = app.get(SpaRoutes);
+  await spa.register(fastify);
   fastify.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if ((req.url ?? '').startsWith('/api')) void apiProxy.handleUpgrade(fastify, req, socket, head);
-    else socket.destroy();
+    else if (!spa.handleUpgrade(req, socket, head)) socket.destroy();
   });
   fastify.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);

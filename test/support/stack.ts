@@ -19,15 +19,21 @@ export interface Stack {
 
 /**
  * The real provider (its own process), a real upstream that verifies the Bearer token, and the real
- * gateway in this process, wired together on free loopback ports.
+ * gateway in this process, wired together on free loopback ports. `gatewayHost` is the host of the
+ * gateway's PUBLIC_URL: `localhost` puts it on another site than pages served from 127.0.0.1.
  */
-export async function startStack(env: Environment | ((upstreamUrl: string) => Environment) = {}, opOptions: Partial<OpOptions> = {}): Promise<Stack> {
+export async function startStack(
+  env: Environment | ((upstreamUrl: string) => Environment) = {},
+  opOptions: Partial<OpOptions> = {},
+  gatewayHost: 'localhost' | '127.0.0.1' = '127.0.0.1',
+): Promise<Stack> {
   const port = await freePort();
-  const gatewayUrl = `http://127.0.0.1:${port}`;
+  const gatewayUrl = `http://${gatewayHost}:${port}`;
   const op = await startOp({ gatewayUrl, ...opOptions });
   const upstream = await startUpstream(op);
   const gateway = await startGateway({
     PORT: String(port),
+    PUBLIC_URL: gatewayUrl,
     OIDC_ISSUER: op.issuer,
     OIDC_CLIENT_ID: op.clientId,
     OIDC_CLIENT_SECRET: op.clientSecret,

@@ -1,0 +1,173 @@
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Agent, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { basename, join, resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import httpProxy from 'http-proxy';
+import { sendProblem, writeRawProblem } from '../common/problem.js';
+import { CONFIG } from '../config/config.module.js';
+import type { Config } from '../config/config.js';
+import { decodeSpaPath, isClientRoute, isDotfilePath, isGatewayPath, isHashedAsset } from './spa-paths.js';
+import { InvalidSpaPathError, SpaDevServerUnavailableError } from './spa.errors.js';
+
+/**
+ * The bundled sample SPA (demo/spa), found relative to this module so that it resolves from
+ * src/spa under Jest and tsx and from dist/spa in a production install alike.
+ */
+export const SAMPLE_SPA_DIR = fileURLToPath(new URL('../../demo/spa/', import.meta.url));
+
+const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';
+// Anything without a content hash may change under the same name: revalidate (ETag) on every use.
+const CACHE_REVALIDATE = 'no-cache';
+// The sample SPA has no inline script or style and talks only to its own origin, so it runs under
+// the strictest policy; it shows SPA authors that a BFF front end needs nothing looser.
+const SAMPLE_SPA_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/** Credentials that belong to the gateway: a frontend dev server must never see them. */
+const GATEWAY_CREDENTIALS = ['cookie', 'authorization', 'proxy-authorization'];
+
+function stripGatewayCredentials(headers: IncomingHttpHeaders): void {
+  for (const name of GATEWAY_CREDENTIALS) delete headers[name];
+}
+
+interface DevServer {
+  readonly target: string;
+  readonly proxy: httpProxy;
+  readonly agent: Agent;
+}
+
+/**
+ * Everything outside /auth, /api and the ops endpoints belongs to the single-page app: static files
+ * from SPA_DIR (or the bundled sample SPA), or a frontend dev server at SPA_UPSTREAM_URL. Registered
+ * on Fastify directly, like the /api proxy: a catch-all route, so Nest keeps its own not-found
+ * handler (404 problem+json) for the gateway's paths.
+ */
+@Injectable()
+export class SpaRoutes implements OnApplicationShutdown {
+  private readonly log = new Logger(SpaRoutes.name);
+  private readonly devServer: DevServer | undefined;
+
+  constructor(@Inject(CONFIG) private readonly config: Config) {
+    const target = config.spa.upstreamUrl;
+    if (target === undefined) {
+      this.devServer = undefined;
+      return;
+    }
+    // changeOrigin: dev servers (Vite's allowedHosts) refuse Host headers they do not know
+    const proxy = httpProxy.createProxyServer({ target, ws: true, changeOrigin: true, xfwd: false });
+    // without a listener, http-proxy rethrows socket errors of upgraded connections
+    proxy.on('error', (error) => this.log.debug(`frontend dev server proxy error: ${error.message}`));
+    this.devServer = { target, proxy, agent: new Agent({ keepAlive: true }) };
+  }
+
+  async register(fastify: FastifyInstance): Promise<void> {
+    if (this.devServer !== undefined) {
+      this.log.log(`serving the SPA from the frontend dev server ${this.devServer.target}`);
+      await this.registerDevServer(fastify, this.devServer);
+      return;
+    }
+    const sample = this.config.spa.dir === undefined;
+    const root = sample ? SAMPLE_SPA_DIR : resolve(this.config.spa.dir ?? '.');
+    if (!existsSync(join(root, 'index.html'))) {
+      this.log.warn(`${sample ? 'the sample SPA' : 'SPA_DIR'} (${root}) has no index.html: client routes will answer 404`);
+    } else {
+      this.log.log(`serving the ${sample ? 'sample SPA' : 'SPA'} from ${root}`);
+    }
+    await fastify.register(fastifyStatic, {
+      root,
+      serve: false,
+      // @fastify/static allows dotfiles by default; .env, .git and the like must never be served
+      dotfiles: 'ignore',
+      index: false,
+      cacheControl: false,
+      setHeaders: (reply, filePath) => {
+        void reply.header('cache-control', isHashedAsset(basename(filePath)) ? CACHE_IMMUTABLE : CACHE_REVALIDATE);
+        if (sample && filePath.endsWith('.html')) void reply.header('content-security-policy', SAMPLE_SPA_CSP);
+      },
+    });
+    fastify.route({ method: ['GET', 'HEAD'], url: '/*', handler: (request, reply) => this.serveStatic(request, reply, root) });
+  }
+
+  /**
+   * WebSocket handshakes outside /api go to the dev server (hot reload), without the gateway's
+   * credentials. Returns false when nobody here serves the path, so the caller closes the socket.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if (this.devServer === undefined) return false;
+    const path = decodeSpaPath(req.url ?? '/');
+    if (path === undefined || isGatewayPath(path)) return false;
+    stripGatewayCredentials(req.headers);
+    this.devServer.proxy.ws(req, socket, head, { agent: this.devServer.agent }, (error) => {
+      this.log.debug(`frontend dev server upgrade failed: ${error.message}`);
+      socket.destroy();
+    });
+    return true;
+  }
+
+  onApplicationShutdown(): void {
+    this.devServer?.agent.destroy();
+    this.devServer?.proxy.close();
+  }
+
+  private async serveStatic(request: FastifyRequest, reply: FastifyReply, root: string): Promise<FastifyReply> {
+    const path = decodeSpaPath(request.url);
+    if (path === undefined) {
+      sendProblem(request, reply, new InvalidSpaPathError());
+      return reply;
+    }
+    if (isGatewayPath(path) || isDotfilePath(path)) {
+      reply.callNotFound();
+      return reply;
+    }
+    if (path === '/') return reply.sendFile('index.html');
+    if (isClientRoute({ method: request.method, path, accept: request.headers.accept }) && !(await isFile(join(root, path)))) {
+      return reply.sendFile('index.html');
+    }
+    if (path.endsWith('/')) {
+      reply.callNotFound();
+      return reply;
+    }
+    // a missing file or a directory ends in callNotFound(): Nest's 404 problem
+    return reply.sendFile(path);
+  }
+
+  private async registerDevServer(fastify: FastifyInstance, devServer: DevServer): Promise<void> {
+    await fastify.register((scope, _options, done) => {
+      // bodies stream to the dev server unread, whatever their type
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', (_request, _payload, parsed) => parsed(null));
+      scope.all('/*', (request, reply) => this.forwardToDevServer(request, reply, devServer));
+      done();
+    });
+  }
+
+  private forwardToDevServer(request: FastifyRequest, reply: FastifyReply, devServer: DevServer): void {
+    const path = decodeSpaPath(request.url);
+    if (path === undefined) {
+      sendProblem(request, reply, new InvalidSpaPathError());
+      return;
+    }
+    if (isGatewayPath(path)) {
+      reply.callNotFound();
+      return;
+    }
+    stripGatewayCredentials(request.raw.headers);
+    reply.hijack();
+    reply.raw.setHeader('x-request-id', request.id);
+    devServer.proxy.web(request.raw, reply.raw, { agent: devServer.agent }, (error) => {
+      if (request.raw.socket.destroyed) return; // the browser went away: nobody to tell
+      request.log.warn({ event: 'spa_dev_server_failed', err: error }, 'frontend dev server request failed');
+      writeRawProblem(reply.raw, request.id, new SpaDevServerUnavailableError(error));
+    });
+  }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  const stats = await stat(path).catch(() => undefined);
+  return stats?.isFile() ?? false;
+}
