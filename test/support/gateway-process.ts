@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { testEnvironment } from './test-env.js';
 import { freePort } from './ports.js';
-import { spawnChild, waitForLine, type Child } from './processes.js';
+import { spawnChild, type Child } from './processes.js';
+import { eventually } from './wait.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
@@ -24,7 +25,17 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
     LOG_LEVEL: 'info',
     ...env,
   });
-  await waitForLine(child, /"event":"started"/);
+  // poll rather than wait for the "started" log line: tests may run it with LOG_LEVEL=warn
+  await eventually(
+    async () => {
+      if (child.process.exitCode !== null) throw new Error(`gateway exited with ${child.process.exitCode}:\n${child.output()}`);
+      return (await fetch(`${url}/healthz`)).ok ? true : undefined;
+    },
+    20_000,
+    `gateway process at ${url} serving /healthz`,
+  ).catch((error: unknown) => {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${child.output()}`);
+  });
   return { url, child, stop: (signal) => child.stop(signal) };
 }
 

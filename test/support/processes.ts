@@ -48,7 +48,7 @@ export async function waitForLine(child: Child, pattern: RegExp, timeoutMs = 20_
       clearTimeout(timer);
       lines.close();
       // readline pauses its input on close; a paused pipe fills up and blocks a chatty child
-      stdout?.resume();
+      stdout.resume();
       child.process.off('exit', onExit);
       if (error === undefined && match !== undefined) resolve(match);
       else reject(error ?? new Error('unreachable'));
