@@ -9,13 +9,14 @@ import { AuthModule } from './auth/auth.module.js';
 import { SessionModule } from './session/session.module.js';
 import { ProxyModule } from './proxy/proxy.module.js';
 import { SpaModule } from './spa/spa.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 
 @Module({})
 export class AppModule {
   static forRoot(config: Config): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), HealthModule, OidcModule, SessionModule, AuthModule, ProxyModule, SpaModule],
+      imports: [ConfigModule.forRoot(config), HealthModule, OidcModule, SessionModule, AuthModule, ProxyModule, SpaModule, MetricsModule.forRoot(config)],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };
   }

@@ -11,6 +11,8 @@ import type { Config } from './config/config.js';
 import { registerSessionCookie } from './session/session-cookie.js';
 import { registerSecurityHeaders } from './common/security-headers.js';
 import { ApiProxyRoutes } from './proxy/api-proxy.routes.js';
+import { registerLoginRateLimit } from './auth/login-rate-limit.js';
+import { Metrics } from './metrics/metrics.js';
 import { SpaRoutes } from './spa/spa.routes.js';
 
 export interface GatewayOptions {
@@ -48,6 +50,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const fastify = app.getHttpAdapter().getInstance();
   await registerSessionCookie(fastify, config);
   registerSecurityHeaders(fastify);
+  registerLoginRateLimit(fastify, config);
   const apiProxy = app.get(ApiProxyRoutes);
   await apiProxy.register(fastify);
   const spa = app.get(SpaRoutes);
@@ -59,7 +62,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   fastify.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
+  const metrics = app.get(Metrics);
   fastify.addHook('onResponse', async (request, reply) => {
+    metrics.observeRequest(request.url, reply.statusCode, reply.elapsedTime);
     request.log.info(
       {
         event: 'request',

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { systemClock } from '../common/clock.js';
 import { BadRequestError, GatewayError } from '../common/gateway-error.js';
+import { mapError } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { IdTokenValidator } from '../oidc/id-token.validator.js';
@@ -26,6 +27,9 @@ const PROMPTS: ReadonlySet<string> = new Set<Prompt>(['none', 'login', 'consent'
 /** OIDC Core §3.1.2.6: errors a `prompt=none` request ends with when the user must interact. */
 const INTERACTION_ERRORS = new Set(['login_required', 'consent_required', 'interaction_required', 'account_selection_required']);
 
+/** How a callback ended, for metrics: the error code is the one the client sees. */
+export type LoginOutcome = { readonly outcome: 'success' } | { readonly outcome: 'failure'; readonly code: string };
+
 export interface LoginOptions {
   readonly returnTo: unknown;
   readonly prompt: unknown;
@@ -44,6 +48,8 @@ export function stringQuery(request: FastifyRequest): Record<string, string | un
 @Injectable()
 export class LoginFlowService {
   private strategyFor: DiscoveryDocument | undefined;
+  /** Called once per callback with its outcome (metrics). */
+  onOutcome: (outcome: LoginOutcome) => void = () => undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -71,6 +77,17 @@ export class LoginFlowService {
 
   /** Completes the callback: state, code exchange, ID token. Throws a typed error for every failure. */
   async complete(request: FastifyRequest): Promise<LoginResult> {
+    try {
+      const result = await this.completeCallback(request);
+      this.onOutcome({ outcome: 'success' });
+      return result;
+    } catch (error) {
+      this.onOutcome({ outcome: 'failure', code: mapError(error).code });
+      throw error;
+    }
+  }
+
+  private async completeCallback(request: FastifyRequest): Promise<LoginResult> {
     this.ensureStrategy();
     const query = stringQuery(request);
     // RFC 9207 §2.4: an authorization response naming another issuer is a mix-up attempt

@@ -1,0 +1,111 @@
+import type { FastifyInstance } from 'fastify';
+import { systemClock, type Clock } from '../common/clock.js';
+import { GatewayError } from '../common/gateway-error.js';
+import { sendProblem } from '../common/problem.js';
+import type { Config } from '../config/config.js';
+
+const WINDOW_MS = 60_000;
+/** Addresses tracked per window; beyond it new addresses pass untracked rather than grow memory without bound. */
+const DEFAULT_MAX_TRACKED = 100_000;
+const LOGIN_ROUTE = '/auth/login';
+
+/** Too many `/auth/login` requests from one client address. */
+export class LoginRateLimitedError extends GatewayError {
+  constructor(retryAfterS: number) {
+    super(429, 'login_rate_limited', 'Too many sign-in attempts', `Too many sign-in requests from this address; try again in ${retryAfterS} s.`, { retryAfterS });
+  }
+}
+
+/**
+ * The key a client is counted under: an IPv4 address, or the /64 of an IPv6 address (one subscriber
+ * usually holds a whole /64, so counting single addresses would give them 2^64 budgets).
+ */
+export function clientKey(address: string): string {
+  const bare = address.replace(/%.*$/, '').toLowerCase();
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(bare);
+  if (mapped?.[1] !== undefined) return mapped[1];
+  if (!bare.includes(':')) return bare;
+  const [head = '', tail] = bare.split('::', 2);
+  const headGroups = head === '' ? [] : head.split(':');
+  let groups = headGroups;
+  if (tail !== undefined) {
+    const tailGroups = tail === '' ? [] : tail.split(':');
+    // an embedded dotted IPv4 address takes the room of two groups
+    const tailWidth = tailGroups.reduce((width, group) => width + (group.includes('.') ? 2 : 1), 0);
+    groups = [...headGroups, ...Array.from({ length: Math.max(0, 8 - headGroups.length - tailWidth) }, () => '0'), ...tailGroups];
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((group) => Number.parseInt(group, 16).toString(16))
+    .join(':')}::/64`;
+}
+
+/**
+ * Sliding-window counter (two fixed one-minute windows, the previous one weighted by how much of it
+ * still overlaps the last minute): no burst of twice the limit at a window boundary, O(1) per address.
+ * Refused requests are not counted, so a client that backs off gets through again.
+ */
+export class LoginRateLimiter {
+  private windowStart = 0;
+  private current = new Map<string, number>();
+  private previous = new Map<string, number>();
+
+  constructor(
+    private readonly limitPerMinute: number,
+    private readonly clock: Clock = systemClock,
+    private readonly maxTracked = DEFAULT_MAX_TRACKED,
+  ) {}
+
+  /** Counts one request; undefined when allowed, else the seconds to wait (Retry-After). */
+  take(address: string): number | undefined {
+    const now = this.clock.now();
+    this.roll(now);
+    const key = clientKey(address);
+    const current = this.current.get(key) ?? 0;
+    const previous = this.previous.get(key) ?? 0;
+    const elapsed = now - this.windowStart;
+    const estimate = previous * (1 - elapsed / WINDOW_MS) + current;
+    if (estimate + 1 <= this.limitPerMinute) {
+      if (this.current.has(key) || this.current.size < this.maxTracked) this.current.set(key, current + 1);
+      return undefined;
+    }
+    return Math.max(1, Math.ceil(this.waitMs(previous, current, elapsed) / 1000));
+  }
+
+  private roll(now: number): void {
+    const start = now - (now % WINDOW_MS);
+    if (start === this.windowStart) return;
+    this.previous = start - this.windowStart === WINDOW_MS ? this.current : new Map<string, number>();
+    this.current = new Map();
+    this.windowStart = start;
+  }
+
+  /** How long until one more request fits, if the client sends nothing meanwhile. */
+  private waitMs(previous: number, current: number, elapsed: number): number {
+    const room = this.limitPerMinute - 1;
+    if (current <= room && previous > 0) {
+      // the previous window's weight must fall until previous * (1 - t / W) + current <= room
+      return WINDOW_MS * (1 - (room - current) / previous) - elapsed;
+    }
+    // this window alone is full: wait for the next one, then for this window's weight to fall enough
+    return WINDOW_MS - elapsed + WINDOW_MS * Math.max(0, 1 - room / current);
+  }
+}
+
+/**
+ * Limits `/auth/login` per client address (`request.ip`: the socket address, or X-Forwarded-For
+ * when TRUST_PROXY names the proxy). Each login creates provider-side state, so a flood is cheap
+ * for the sender and not for the provider. Answers 429 with Retry-After.
+ */
+export function registerLoginRateLimit(fastify: FastifyInstance, config: Config, clock: Clock = systemClock): void {
+  const limit = config.ops.authRateLimitPerMinute;
+  if (limit === 0) return;
+  const limiter = new LoginRateLimiter(limit, clock);
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.url !== LOGIN_ROUTE) return;
+    const retryAfterS = limiter.take(request.ip);
+    if (retryAfterS === undefined) return;
+    sendProblem(request, reply, new LoginRateLimitedError(retryAfterS));
+    return reply;
+  });
+}

@@ -1,0 +1,48 @@
+import { loadConfig, type Environment } from '../config/config.js';
+import { displayUrl, summarizeConfig } from './config-summary.js';
+
+const CLIENT_SECRET = 'summary-client-secret';
+const SESSION_SECRET = 'summary-session-secret-0123456789abcdef';
+const REDIS_PASSWORD = 'summary-redis-password';
+
+const environment: Environment = {
+  OIDC_ISSUER: 'https://op.example.com',
+  OIDC_CLIENT_ID: 'gateway',
+  OIDC_CLIENT_SECRET: CLIENT_SECRET,
+  OIDC_EXTRA_AUTH_PARAMS: 'audience=https://api.example.com&resource_secretish=hidden-value',
+  SESSION_SECRET: `${SESSION_SECRET},${SESSION_SECRET}-previous`,
+  SESSION_STORE: 'redis',
+  REDIS_URL: `redis://default:${REDIS_PASSWORD}@redis.internal:6379/0`,
+  PUBLIC_URL: 'https://app.example.com',
+  PROXY_ROUTES: '[{"prefix":"/api/orders","target":"https://svc:svc-password@orders.internal","stripPrefix":true},{"prefix":"/api","target":"http://api.internal:8080"}]',
+  TRUST_PROXY: '10.0.0.0/8',
+  METRICS_PORT: '9464',
+};
+
+describe('summarizeConfig', () => {
+  const text = summarizeConfig(loadConfig(environment)).join('\n');
+
+  it('names no secret: client secret, session secrets and passwords show as "set" or are hidden', () => {
+    for (const secret of [CLIENT_SECRET, SESSION_SECRET, REDIS_PASSWORD, 'svc-password', 'hidden-value']) expect(text).not.toContain(secret);
+    expect(text).toContain('client secret set');
+    expect(text).toContain('2 session secret(s)');
+  });
+
+  it('shows where the gateway will connect, with credentials removed from URLs', () => {
+    expect(text).toContain('redis redis://redis.internal:6379/0 (credentials hidden)');
+    expect(text).toContain('/api/orders -> https://orders.internal/ (credentials hidden) (prefix stripped), /api -> http://api.internal:8080/');
+    expect(text).toContain('extra parameters: audience, resource_secretish');
+    expect(text).toContain('/metrics on port 9464 only');
+    expect(text).toContain('trusted proxies: 10.0.0.0/8');
+  });
+
+  it('fits on one screen', () => {
+    expect(text.split('\n').length).toBeLessThanOrEqual(14);
+  });
+});
+
+describe('displayUrl', () => {
+  it('leaves a URL without credentials as it is', () => {
+    expect(displayUrl('https://op.example.com/realms/x')).toBe('https://op.example.com/realms/x');
+  });
+});

@@ -1,0 +1,54 @@
+import type { Config } from '../config/config.js';
+
+/** A URL as it may be printed: user and password removed (REDIS_URL and upstream URLs may carry them). */
+export function displayUrl(url: string): string {
+  const parsed = URL.parse(url);
+  if (parsed === null) return '(unparsable URL)';
+  const hadCredentials = parsed.username !== '' || parsed.password !== '';
+  parsed.username = '';
+  parsed.password = '';
+  return hadCredentials ? `${parsed.href} (credentials hidden)` : parsed.href;
+}
+
+function setOrNot(value: string | undefined): string {
+  return value === undefined || value === '' ? 'not set' : 'set';
+}
+
+function spaSource(config: Config): string {
+  if (config.spa.upstreamUrl !== undefined) return `proxied to ${displayUrl(config.spa.upstreamUrl)}`;
+  if (config.spa.dir !== undefined) return `files from ${config.spa.dir}`;
+  return 'the bundled sample SPA';
+}
+
+function storeLine(config: Config): string {
+  const { session, redis } = config;
+  const timing = `idle ${session.idleTimeoutS} s, absolute ${session.absoluteTimeoutS} s, refresh ${session.refreshSkewS} s before expiry`;
+  if (session.store === 'memory') return `memory (up to ${session.maxEntries} sessions, this process only); ${timing}`;
+  return `redis ${displayUrl(redis.url ?? '')} (key prefix ${redis.keyPrefix}, REDIS_PASSWORD ${setOrNot(redis.password)}); ${timing}`;
+}
+
+/**
+ * What the gateway will run with, one line per area, for a deploy log. Never a secret: secrets
+ * appear as "set", URLs lose their credentials, and extra authorization parameters show names only.
+ */
+export function summarizeConfig(config: Config): string[] {
+  const { server, oidc, proxy, session, ops, log } = config;
+  const extraParams = Object.keys(oidc.extraAuthParams);
+  const routes = proxy.routes.map((r) => `${r.prefix} -> ${displayUrl(r.target)}${r.stripPrefix ? ' (prefix stripped)' : ''}`).join(', ');
+  const rows: Array<[string, string]> = [
+    ['gateway', `listens on ${server.host}:${server.port}, public URL ${server.publicUrl}`],
+    ['cookie', `${session.cookie.name} (${session.cookie.secure ? 'Secure, ' : 'NOT Secure, '}HttpOnly, SameSite=Lax), ${session.secrets.length} session secret(s)`],
+    ['provider', `${displayUrl(oidc.issuer)}, client ${oidc.clientId} (${oidc.tokenEndpointAuthMethod}, client secret ${setOrNot(oidc.clientSecret)})`],
+    ['login', `scopes openid ${oidc.scopes.join(' ')}; extra parameters: ${extraParams.length === 0 ? 'none' : extraParams.join(', ')}`],
+    ['api', `${routes}; timeout ${proxy.timeoutS} s, body limit ${proxy.maxBodyBytes === undefined ? 'none' : `${proxy.maxBodyBytes} bytes`}, CSRF header ${proxy.csrfHeader}`],
+    ['sessions', storeLine(config)],
+    ['spa', spaSource(config)],
+    ['metrics', ops.metricsPort === undefined ? '/metrics on the main port' : `/metrics on port ${ops.metricsPort} only`],
+    [
+      'ops',
+      `login rate limit ${ops.authRateLimitPerMinute === 0 ? 'off' : `${ops.authRateLimitPerMinute}/min per address`}; trusted proxies: ${ops.trustProxy.length === 0 ? 'none' : ops.trustProxy.join(', ')}; shutdown grace ${ops.shutdownGraceS} s`,
+    ],
+    ['logs', `${log.level}, ${log.format}`],
+  ];
+  return [...rows.map(([area, text]) => `  ${area.padEnd(10)} ${text}`), ...config.warnings.map((warning) => `  ${'warning'.padEnd(10)} ${warning}`)];
+}

@@ -1,0 +1,102 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { LoginOutcome } from '../auth/login-flow.service.js';
+import { SESSION_STORE, type SessionStore } from '../session/session-store.js';
+
+/** Where a request went: the gateway's own sign-in endpoints, the API proxy, the SPA, or probes and metrics. */
+export type RouteGroup = 'auth' | 'api' | 'spa' | 'ops';
+
+const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+function underPrefix(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(`${prefix}/`);
+}
+
+/** Groups by path, not by matched route: unmatched requests (404s, scanners) must be counted too. */
+export function routeGroupOf(url: string): RouteGroup {
+  const path = url.split(/[?#]/, 1)[0] ?? '';
+  if (underPrefix(path, '/auth')) return 'auth';
+  if (underPrefix(path, '/api')) return 'api';
+  if (OPS_PATHS.has(path)) return 'ops';
+  return 'spa';
+}
+
+/** `2xx` ... `5xx`: one series per class keeps the label set small, whatever the upstream answers. */
+export function statusClassOf(status: number): string {
+  return `${Math.min(Math.max(Math.floor(status / 100), 1), 5)}xx`;
+}
+
+/**
+ * Every metric the gateway exports, in one registry per gateway instance (tests run several in one
+ * process; the global registry would mix them). Names: `bff_` prefix, snake_case, unit suffix.
+ */
+@Injectable()
+export class Metrics {
+  readonly registry = new Registry();
+
+  private readonly httpDuration = new Histogram({
+    name: 'bff_http_request_duration_seconds',
+    help: 'Time from request to the end of the response, by route group (auth, api, spa, ops) and status class.',
+    labelNames: ['group', 'status_class'] as const,
+    // Sign-in redirects take milliseconds, code exchanges and proxied calls up to the upstream timeout.
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  private readonly logins = new Counter({
+    name: 'bff_logins_total',
+    help: 'Completed sign-in callbacks by outcome (success, failure) and failure code (none on success).',
+    labelNames: ['outcome', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly tokenRefreshes = new Counter({
+    name: 'bff_token_refresh_total',
+    help: 'Access token refresh attempts by result (refreshed, expired, provider_unavailable).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly upstreamErrors = new Counter({
+    name: 'bff_upstream_errors_total',
+    help: 'Proxied requests that failed before the upstream answered, by kind (unavailable, timeout).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(@Inject(SESSION_STORE) store: SessionStore) {
+    // Only stores that can count cheaply (memory) report it; a gauge stuck at 0 for Redis would mislead.
+    if (store.size() !== undefined) {
+      new Gauge({
+        name: 'bff_active_sessions',
+        help: 'Sessions held by this process (memory session store only).',
+        registers: [this.registry],
+        collect() {
+          this.set(store.size() ?? 0);
+        },
+      });
+    }
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  observeRequest(url: string, status: number, durationMs: number): void {
+    this.httpDuration.observe({ group: routeGroupOf(url), status_class: statusClassOf(status) }, durationMs / 1000);
+  }
+
+  countLogin(result: LoginOutcome): void {
+    this.logins.inc({ outcome: result.outcome, code: result.outcome === 'success' ? 'none' : result.code });
+  }
+
+  countTokenRefresh(result: string): void {
+    this.tokenRefreshes.inc({ result });
+  }
+
+  countUpstreamError(kind: string): void {
+    this.upstreamErrors.inc({ kind });
+  }
+
+  /** The Prometheus text exposition. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
