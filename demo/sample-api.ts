@@ -85,6 +85,11 @@ function queryObject(search: string): Record<string, string | string[]> {
   return query;
 }
 
+function withoutCredentials(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const { authorization, cookie, ...rest } = headers;
+  return rest;
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), 'cache-control': 'no-store', ...headers });
@@ -124,7 +129,8 @@ export async function startSampleApi(options: SampleApiOptions): Promise<Running
       method,
       path: queryStart === -1 ? url : url.slice(0, queryStart),
       query: queryObject(queryStart === -1 ? '' : url.slice(queryStart + 1)),
-      headers: req.headers,
+      // credentials are never echoed: this answer reaches the browser (tests read `received` instead)
+      headers: withoutCredentials(req.headers),
       sub: caller.sub,
       ...(caller.name === undefined ? {} : { name: caller.name }),
       bodyBytes: body.bytes,

@@ -90,8 +90,10 @@ export class LoginFlowService {
   private async completeCallback(request: FastifyRequest): Promise<LoginResult> {
     this.ensureStrategy();
     const query = stringQuery(request);
-    // RFC 9207 §2.4: an authorization response naming another issuer is a mix-up attempt
-    if (query['iss'] !== undefined && query['iss'] !== this.config.oidc.issuer) throw new LoginIssuerMismatchError();
+    // RFC 9207 §2.4: an authorization response naming another issuer is a mix-up attempt, and one
+    // without `iss` from a provider that promises to send it must be refused too
+    const issPromised = this.provider.get().document.authorization_response_iss_parameter_supported === true;
+    if (query['iss'] === undefined ? issPromised : query['iss'] !== this.config.oidc.issuer) throw new LoginIssuerMismatchError();
     const providerError = query['error'];
     if (providerError !== undefined) {
       const code = /^[\w.-]{1,64}$/.test(providerError) ? providerError : 'invalid_error_code';

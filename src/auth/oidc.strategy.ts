@@ -6,6 +6,7 @@ import type { Clock } from '../common/clock.js';
 import type { Config } from '../config/config.js';
 import { IdTokenValidator } from '../oidc/id-token.validator.js';
 import { TokenResponseInvalidError } from '../oidc/oidc.errors.js';
+import type { IdTokenClaims } from '../oidc/id-token.validator.js';
 import type { DiscoveryDocument } from '../oidc/provider-metadata.js';
 import { TokenClient } from '../oidc/token-client.js';
 import type { LoginAttempt, LoginResult } from './login-attempt.js';
@@ -116,7 +117,7 @@ class ValidatingTokenEndpoint implements TokenEndpoint {
     callback: (err: unknown, accessToken?: string, refreshToken?: string, params?: Record<string, unknown>) => void,
   ): void {
     this.exchange(code).then(
-      (result) => callback(null, result.tokens.access_token, result.tokens.refresh_token, { ...result.tokens }),
+      (result) => callback(null, result.tokens.access_token, result.tokens.refresh_token, { ...result.tokens, id_token: passportView(result.claims) }),
       (error: unknown) => {
         this.attempt.error = error;
         callback(error);
@@ -134,4 +135,15 @@ class ValidatingTokenEndpoint implements TokenEndpoint {
     this.attempt.result = result;
     return result;
   }
+}
+
+/**
+ * What the strategy re-checks, after IdTokenValidator has done the real validation: the validated
+ * claims, unsigned, with `exp` at least a second ahead. passport-openidconnect repeats the exp check
+ * without clock skew and would refuse a token our validator accepted within OIDC_CLOCK_SKEW_S.
+ * The session keeps the provider's own ID token; this copy never leaves the strategy.
+ */
+function passportView(claims: IdTokenClaims): string {
+  const exp = Math.max(claims.exp, Math.ceil(Date.now() / 1000) + 1);
+  return `e30.${Buffer.from(JSON.stringify({ ...claims, exp })).toString('base64url')}.`;
 }

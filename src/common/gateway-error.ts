@@ -5,6 +5,8 @@
 export abstract class GatewayError extends Error {
   /** Seconds for a Retry-After header (503s caused by outages). */
   readonly retryAfterS: number | undefined;
+  /** A fault only an operator can fix (wrong configuration): logged at error, whatever the status. */
+  readonly operatorFault: boolean;
 
   protected constructor(
     readonly status: number,
@@ -14,11 +16,12 @@ export abstract class GatewayError extends Error {
     readonly title: string,
     /** What went wrong for this request; shown to the client, so never internals or secrets. */
     readonly detail?: string,
-    options: { cause?: unknown; retryAfterS?: number } = {},
+    options: { cause?: unknown; retryAfterS?: number; operatorFault?: boolean } = {},
   ) {
     super(`${code}: ${detail ?? title}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.retryAfterS = options.retryAfterS;
+    this.operatorFault = options.operatorFault ?? false;
   }
 }
 

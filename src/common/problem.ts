@@ -121,7 +121,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   const mapped = mapError(error);
   const problem = toProblem(mapped, request.id);
   const logFields = { event: 'request_failed', code: mapped.code, status: mapped.status, err: error };
-  if (mapped.status === 500) request.log.error(logFields, 'request failed');
+  if (mapped.status === 500 || (error instanceof GatewayError && error.operatorFault)) request.log.error(logFields, 'request failed');
   else if (mapped.status >= 500) request.log.warn(logFields, 'request failed');
   else request.log.debug({ event: 'request_rejected', code: mapped.code, status: mapped.status }, 'request rejected');
 

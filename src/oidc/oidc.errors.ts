@@ -30,3 +30,12 @@ export class TokenResponseInvalidError extends GatewayError {
     super(502, 'token_response_invalid', 'Invalid token response from the provider', detail);
   }
 }
+
+/** The provider refused the gateway's client credentials: a configuration fault for an operator. */
+export class ClientAuthenticationFailedError extends GatewayError {
+  constructor(oauthError: string) {
+    super(502, 'client_authentication_failed', 'The identity provider refused the gateway\'s credentials', `The token endpoint answered ${oauthError}; check OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and OIDC_TOKEN_ENDPOINT_AUTH_METHOD.`, {
+      operatorFault: true,
+    });
+  }
+}

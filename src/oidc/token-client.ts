@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
-import { ProviderUnavailableError, TokenRequestRejectedError, TokenResponseInvalidError } from './oidc.errors.js';
+import { ClientAuthenticationFailedError, ProviderUnavailableError, TokenRequestRejectedError, TokenResponseInvalidError } from './oidc.errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
 
 const TokenResponseSchema = z.object({
@@ -61,13 +61,18 @@ export class TokenClient {
     try {
       body = await response.json();
     } catch (error) {
+      // a 2xx that is not a token response is the provider misbehaving, not an outage a retry would fix
+      if (response.ok) throw new TokenResponseInvalidError(`The provider answered ${response.status} with a non-JSON body to the ${grant} grant.`);
       throw new ProviderUnavailableError(`The provider answered ${response.status} with a non-JSON body to the ${grant} grant.`, error);
     }
     if (response.status >= 500) throw new ProviderUnavailableError(`The provider answered ${response.status} to the ${grant} grant.`);
     if (!response.ok) {
       // RFC 6749 §5.2: an error response names the error; anything else from a 4xx is the provider misbehaving.
       const oauthError = OAuthErrorSchema.safeParse(body);
-      throw new TokenRequestRejectedError(oauthError.success ? oauthError.data.error : `http_${response.status}`, grant);
+      const code = oauthError.success ? oauthError.data.error : `http_${response.status}`;
+      // the gateway's own credentials were refused: no user action helps, an operator must
+      if (code === 'invalid_client' || code === 'unauthorized_client' || response.status === 401) throw new ClientAuthenticationFailedError(code);
+      throw new TokenRequestRejectedError(code, grant);
     }
     const parsed = TokenResponseSchema.safeParse(body);
     if (!parsed.success) {

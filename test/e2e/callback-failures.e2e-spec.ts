@@ -57,13 +57,21 @@ const tokenEndpointFailures: readonly TokenEndpointFailure[] = [
     code: 'provider_unavailable',
     retryAfter: '5',
   },
-  // What the code does today (token-client.ts parses the body before looking at the status); see the report.
+  // the provider answered, just not with a token response: a retry cannot help, the code is used up
   {
     what: 'a 200 whose body is not JSON',
     scenario: () => ({ http: { status: 200, body: '<html>Welcome to the proxy</html>', contentType: 'text/html' } }),
-    status: 503,
-    code: 'provider_unavailable',
-    retryAfter: '5',
+    status: 502,
+    code: 'token_response_invalid',
+    retryAfter: null,
+  },
+  // the gateway's own credentials were refused: an operator's problem, not the user's
+  {
+    what: 'a 401 invalid_client error',
+    scenario: () => ({ http: { status: 401, body: '{"error":"invalid_client"}' } }),
+    status: 502,
+    code: 'client_authentication_failed',
+    retryAfter: null,
   },
 ];
 

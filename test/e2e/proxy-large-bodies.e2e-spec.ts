@@ -114,7 +114,7 @@ describe('large bodies stream through the gateway process', () => {
     expect(down.sha256).toBe(expectedDownloadSha(100 * MB));
 
     const growth = peakRss(pid) - peakAfterSmall;
-    // eslint-disable-next-line no-console -- the figure is part of the issue's evidence
+    // the figure is part of the issue's evidence
     console.log(`gateway peak RSS: ${(peakAfterSmall / MB).toFixed(1)} MB after 1 MB, +${(growth / MB).toFixed(1)} MB after 100 MB up and down`);
     expect(growth).toBeLessThan(50 * MB);
   });

@@ -247,13 +247,22 @@ describe('the demo provider, the sample API and BrowserClient without a gateway'
       method: 'POST',
       path: '/api/items/a%2Fb/%C3%A9t%C3%A9;v=1',
       query: { x: ['1', '2'], y: ' z' },
-      headers: expect.objectContaining({ 'x-custom': 'kept', authorization: `Bearer ${tokens.access_token}` }),
+      headers: expect.objectContaining({ 'x-custom': 'kept' }),
       sub: 'alice',
       name: 'Alice Example',
       bodyBytes: Buffer.byteLength(body),
       bodySha256: createHash('sha256').update(body).digest('hex'),
     });
     expect(upstream.received.at(-1)).toMatchObject({ method: 'POST', url: '/api/items/a%2Fb/%C3%A9t%C3%A9;v=1?x=1&x=2&y=%20z', sub: 'alice', bodyBytes: Buffer.byteLength(body) });
+    expect(upstream.received.at(-1)?.headers.authorization).toBe(`Bearer ${tokens.access_token}`);
+  });
+
+  it('never echoes the Authorization or Cookie header back, since its answer reaches the browser', async () => {
+    const { tokens } = await signedInTokens();
+    const response = await fetch(`${upstream.url}/api/me`, { headers: { authorization: `Bearer ${tokens.access_token}`, cookie: 'a=b' } });
+    const echoed = JSON.stringify(await response.json());
+    expect(echoed).not.toContain(tokens.access_token);
+    expect(echoed).not.toContain('a=b');
   });
 
   it('lets the upstream answer 401 invalid_token without a token and with a tampered one, and record both', async () => {

@@ -38,8 +38,9 @@ export function spawnChild(command: string, args: readonly string[], env: NodeJS
 
 /** Resolves with the first stdout line that matches, or rejects when the child exits or the deadline passes. */
 export async function waitForLine(child: Child, pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
-  const stdout = child.process.stdout;
-  if (stdout === null) throw new Error('child has no stdout');
+  const output = child.process.stdout;
+  if (output === null) throw new Error('child has no stdout');
+  const stdout = output;
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: stdout });
     const timer = setTimeout(() => finish(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${child.output()}`)), timeoutMs);
