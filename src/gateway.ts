@@ -6,6 +6,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { LogController } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { AppModule } from './app.module.js';
+import { clientErrorHandler } from './common/client-error.js';
 import { createLogger, NestPinoLogger, redactUrl, requestIdFor } from './common/logger.js';
 import type { Config } from './config/config.js';
 import { registerSessionCookie } from './session/session-cookie.js';
@@ -36,6 +37,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     // One line per request, written in onResponse below, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     genReqId: requestIdFor,
+    clientErrorHandler,
     trustProxy: config.ops.trustProxy.length === 0 ? false : [...config.ops.trustProxy],
     // Bodies of the gateway's own endpoints are small (forms, logout tokens); /api/* streams and is not parsed.
     bodyLimit: 64 * 1024,

@@ -12,7 +12,7 @@ export interface Problem {
   readonly instance: string;
 }
 
-interface Mapped {
+export interface Mapped {
   readonly status: number;
   readonly code: string;
   readonly title: string;

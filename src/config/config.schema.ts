@@ -36,6 +36,11 @@ export const variables = {
     description: 'pino log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.',
   },
   LOG_FORMAT: { schema: z.enum(['json', 'pretty']), default: 'json', description: '`json` (one line per event) or `pretty` for humans.' },
+  NODE_ENV: {
+    schema: z.string().min(1),
+    default: 'development',
+    description: '`production` (the image sets it) warns at start-up about development-only defaults, such as the memory session store.',
+  },
 
   OIDC_ISSUER: {
     schema: httpUrl,

@@ -115,6 +115,12 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...valid, PORT: 'eighty', SESSION_STORE: 'mongo' }).map((p) => p.split(':')[0])).toEqual(['PORT', 'SESSION_STORE']);
   });
 
+  it('warns about the memory store in production only', () => {
+    expect(loadConfig({ ...valid, NODE_ENV: 'production' }).warnings).toEqual([expect.stringMatching(/^memory session store/)]);
+    expect(loadConfig({ ...valid, NODE_ENV: 'production', SESSION_STORE: 'redis', REDIS_URL: 'redis://r:6379' }).warnings).toEqual([]);
+    expect(loadConfig(valid).warnings).toEqual([]);
+  });
+
   it('requires REDIS_URL for the redis store', () => {
     expect(problemsOf({ ...valid, SESSION_STORE: 'redis' })).toEqual(['REDIS_URL: required when SESSION_STORE=redis']);
   });

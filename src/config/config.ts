@@ -178,6 +178,9 @@ export function loadConfig(env: Environment): Config {
   }
 
   if (v.SESSION_STORE === 'redis' && v.REDIS_URL === undefined) problems.push('REDIS_URL: required when SESSION_STORE=redis');
+  if (v.NODE_ENV === 'production' && (v.SESSION_STORE ?? 'memory') === 'memory') {
+    warnings.push('memory session store: sessions are lost on restart and are not shared between replicas; set SESSION_STORE=redis for more than one replica');
+  }
   if (v.SPA_DIR !== undefined && v.SPA_UPSTREAM_URL !== undefined) problems.push('SPA_UPSTREAM_URL: set either SPA_DIR or SPA_UPSTREAM_URL, not both');
   if (v.METRICS_PORT !== undefined && v.METRICS_PORT === port) problems.push('METRICS_PORT: must differ from PORT');
   const extraAuthParams = parseExtraAuthParams(v.OIDC_EXTRA_AUTH_PARAMS ?? '', problems);

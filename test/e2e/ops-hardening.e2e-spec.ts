@@ -53,9 +53,11 @@ describe('request limits', () => {
     await gateway.close();
   });
 
-  it('answers oversized request headers with 431', async () => {
+  it('answers oversized request headers with a 431 problem', async () => {
     const res = await fetch(`${gateway.url}/healthz`, { headers: { 'x-padding': 'a'.repeat(20 * 1024) } });
     expect(res.status).toBe(431);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(await res.json()).toMatchObject({ status: 431, code: 'request_header_fields_too_large', type: '/problems/request_header_fields_too_large' });
   });
 
   it.each([
