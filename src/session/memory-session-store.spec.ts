@@ -1,8 +1,7 @@
 import type { Clock } from '../common/clock.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import type { SessionRecord } from './session-store.js';
-
-const T0 = 1_800_000_000_000;
+import { sessionRecord, T0 } from '../../test/support/session-record.js';
 
 class FakeClock implements Clock {
   constructor(private time = T0) {}
@@ -17,18 +16,7 @@ class FakeClock implements Clock {
 }
 
 function record(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    id,
-    sub: 'alice',
-    providerSid: 'op-1',
-    claims: {},
-    tokens: { accessToken: 'at', accessTokenExpiresAt: T0 + 300_000, refreshToken: 'rt', idToken: 'id', scope: undefined },
-    logoutValue: 'lv',
-    createdAt: T0,
-    absoluteExpiresAt: T0 + 28_800_000,
-    idleExpiresAt: T0 + 1_800_000,
-    ...overrides,
-  };
+  return sessionRecord({ id, providerSid: 'op-1', ...overrides });
 }
 
 describe('MemorySessionStore', () => {

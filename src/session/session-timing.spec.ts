@@ -1,22 +1,7 @@
-import type { SessionRecord } from './session-store.js';
+import { sessionRecord, T0 } from '../../test/support/session-record.js';
 import { accessTokenExpiresAt, needsRefresh, sessionEndsAt, slidIdleExpiry } from './session-timing.js';
 
-const T0 = 1_800_000_000_000;
-
-function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    id: 'id',
-    sub: 'alice',
-    providerSid: undefined,
-    claims: {},
-    tokens: { accessToken: 'at', accessTokenExpiresAt: T0 + 300_000, refreshToken: 'rt', idToken: 'id', scope: undefined },
-    logoutValue: 'lv',
-    createdAt: T0,
-    absoluteExpiresAt: T0 + 28_800_000,
-    idleExpiresAt: T0 + 1_800_000,
-    ...overrides,
-  };
-}
+const record = sessionRecord;
 
 describe('slidIdleExpiry', () => {
   it('does not extend within a minute of the last extension', () => {
