@@ -3,10 +3,11 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { LogController } from 'fastify';
+import { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import { clientErrorHandler } from './common/client-error.js';
+import { sendProblem } from './common/problem.js';
 import { createLogger, NestPinoLogger, redactUrl, requestIdFor } from './common/logger.js';
 import type { Config } from './config/config.js';
 import { registerSessionCookie } from './session/session-cookie.js';
@@ -38,6 +39,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     genReqId: requestIdFor,
     clientErrorHandler,
+    // the router rejects a malformed URL (400) or an over-long parameter (414) before any route runs
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => sendProblem(request, reply, error),
     trustProxy: config.ops.trustProxy.length === 0 ? false : [...config.ops.trustProxy],
     // Bodies of the gateway's own endpoints are small (forms, logout tokens); /api/* streams and is not parsed.
     bodyLimit: 64 * 1024,
