@@ -60,7 +60,7 @@ export function createLogger(config: Config, destination?: DestinationStream): L
   };
   if (destination !== undefined) return pino(options, destination);
   if (config.log.format === 'pretty') {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } });
   }
   return pino(options);
 }
