@@ -68,6 +68,14 @@ describe('several replicas on one Redis', () => {
     return browser;
   }
 
+  /** Calls per Redis command so far (INFO commandstats), without the INFO calls that read them. */
+  async function commandCounts(): Promise<Record<string, number>> {
+    const info = await inspect.info('commandstats');
+    const counts: Record<string, number> = {};
+    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (match[1] !== 'info') counts[match[1] ?? ''] = Number(match[2]);
+    return counts;
+  }
+
   /** The Redis key of a user's only session (tests use one login per user). */
   async function sessionKeyOf(sub: string): Promise<string> {
     const ids = await inspect.smembers(`bff:sub:${sub}`);
@@ -145,6 +153,35 @@ describe('several replicas on one Redis', () => {
     await redis.restart();
     await eventually(async () => ((await api(browser, a)).status === 200 ? true : undefined), 15_000, 'session served after Redis restart');
     expect(await me(browser, b)).toBe(200);
+  });
+
+  it('makes exactly one Redis round-trip (a GET) per /api call while the token is fresh', async () => {
+    const browser = await signIn('yuri');
+    expect((await api(browser, a)).status).toBe(200);
+    const before = await commandCounts();
+    for (let i = 0; i < 10; i++) expect((await api(browser, i % 2 === 0 ? a : b)).status).toBe(200);
+    const after = await commandCounts();
+    const delta = Object.fromEntries(Object.entries(after).map(([name, calls]) => [name, calls - (before[name] ?? 0)]).filter(([, calls]) => calls !== 0));
+    expect(delta).toEqual({ get: 10 });
+  });
+
+  it('starts with Redis down, reports not ready and 503, and serves the existing session once Redis is up', async () => {
+    const browser = await signIn('zoe');
+    await redis.stop('SIGTERM');
+    await a.stop('SIGTERM');
+    a = await startGatewayProcess(env(portA));
+    try {
+      expect((await fetch(`${a.url}/healthz`)).status).toBe(200);
+      const ready = await fetch(`${a.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { missing: string[] }).missing).toContain('session_store');
+      expect((await api(browser, a)).status).toBe(503);
+    } finally {
+      await redis.restart();
+    }
+    await waitUntilReady(a.url);
+    expect((await api(browser, a)).status).toBe(200);
+    expect(a.child.process.exitCode).toBeNull();
   });
 
   it('keeps sessions across a secret rotation and refuses cookies sealed with a retired secret', async () => {
