@@ -21,7 +21,7 @@ function peakRss(pid: number): number {
 }
 
 /** Streams `bytes` of a repeating pattern as the request body, never holding it in memory. */
-function upload(url: string, headers: Record<string, string>, bytes: number): Promise<{ status: number; body: string; sentSha256: string }> {
+function upload(url: string, headers: Record<string, string>, bytes: number, chunked = false): Promise<{ status: number; body: string; sentSha256: string }> {
   const hash = createHash('sha256');
   const chunk = Buffer.alloc(64 * 1024, 'bff-');
   let remaining = bytes;
@@ -38,13 +38,15 @@ function upload(url: string, headers: Record<string, string>, bytes: number): Pr
     },
   });
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(bytes) } }, (res) => {
+    const framing = chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(bytes) };
+    const req = request(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/octet-stream', ...framing } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, sentSha256: hash.digest('hex') }));
     });
-    req.on('error', reject);
+    // a gateway that refuses the body early may close the socket while it is still being sent
+    req.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' || error.code === 'ECONNRESET' ? undefined : reject(error)));
     body.pipe(req);
   });
 }
@@ -137,6 +139,13 @@ describe('API_MAX_BODY_MB', () => {
     expect(res.status).toBe(413);
     expect(JSON.parse(res.body)).toMatchObject({ code: 'payload_too_large' });
     expect(stack.upstream.received.length).toBe(before);
+  });
+
+  it('answers 413 to a chunked body that grows over the limit while streaming', async () => {
+    const res = await upload(`${stack.gateway.url}/api/upload`, headers, 3 * MB, true);
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.body)).toMatchObject({ code: 'payload_too_large' });
+    expect((await fetch(`${stack.gateway.url}/healthz`)).status).toBe(200);
   });
 
   it('passes a body under the limit', async () => {
