@@ -47,18 +47,19 @@ export class LogoutTokenValidator {
         algorithms: [...idTokenAlgs],
         clockTolerance: clockSkewS,
         maxTokenAge: MAX_TOKEN_AGE_S,
-        requiredClaims: ['iat', 'jti'],
+        // §2.4 (final, 2022): iat, exp and jti are all REQUIRED
+        requiredClaims: ['iat', 'exp', 'jti'],
       }));
     } catch (error) {
       if (error instanceof ProviderUnavailableError) throw error;
       throw new LogoutTokenInvalidError(describe(error));
     }
     const events = payload['events'];
-    if (typeof events !== 'object' || events === null || !(BACKCHANNEL_LOGOUT_EVENT in events)) {
+    if (typeof events !== 'object' || events === null || Array.isArray(events) || !(BACKCHANNEL_LOGOUT_EVENT in events)) {
       throw new LogoutTokenInvalidError('The logout token lacks the back-channel logout event.');
     }
     const event: unknown = Reflect.get(events, BACKCHANNEL_LOGOUT_EVENT);
-    if (typeof event !== 'object' || event === null) throw new LogoutTokenInvalidError('The back-channel logout event must be a JSON object.');
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) throw new LogoutTokenInvalidError('The back-channel logout event must be a JSON object.');
     // §2.4: a nonce would let an ID token pass as a logout token
     if ('nonce' in payload) throw new LogoutTokenInvalidError('A logout token must not contain a nonce.');
     const sub = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
@@ -68,7 +69,7 @@ export class LogoutTokenValidator {
     const iat = payload.iat ?? 0;
     if (iat > Date.now() / 1000 + clockSkewS) throw new LogoutTokenInvalidError('The logout token was issued in the future (iat).');
     const jti = payload.jti ?? '';
-    return { jti, sub, sid, rememberUntilS: Math.max(payload.exp ?? 0, iat + MAX_TOKEN_AGE_S) + clockSkewS };
+    return { jti, sub, sid, rememberUntilS: Math.max(payload.exp ?? iat, iat + MAX_TOKEN_AGE_S) + clockSkewS };
   }
 }
 

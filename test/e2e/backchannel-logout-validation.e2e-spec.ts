@@ -81,6 +81,8 @@ const invalidLogoutTokens: readonly InvalidLogoutToken[] = [
     token: (session, claims) => sign(session, merged(claims, { iat: nowS() - 700, exp: nowS() + 120 })),
     reason: /expired/,
   },
+  // Back-Channel Logout 1.0 final §2.4: exp is REQUIRED
+  { what: 'without exp', token: (session, claims) => sign(session, merged(claims, { exp: undefined })), reason: /\bexp\b/ },
   { what: 'without events', token: (session, claims) => sign(session, merged(claims, { events: undefined })), reason: /back-channel logout event/ },
   {
     what: 'whose events lack the back-channel logout member',
