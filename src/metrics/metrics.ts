@@ -34,6 +34,7 @@ export function statusClassOf(status: number): string {
 export class Metrics {
   readonly registry = new Registry();
 
+  private readonly durationByLabels = new Map<string, { observe(value: number): void }>();
   private readonly httpDuration = new Histogram({
     name: 'bff_http_request_duration_seconds',
     help: 'Time from request to the end of the response, by route group (auth, api, spa, ops) and status class.',
@@ -80,7 +81,16 @@ export class Metrics {
   }
 
   observeRequest(url: string, status: number, durationMs: number): void {
-    this.httpDuration.observe({ group: routeGroupOf(url), status_class: statusClassOf(status) }, durationMs / 1000);
+    const group = routeGroupOf(url);
+    const statusClass = statusClassOf(status);
+    // a labelled child per (group, class): prom-client would otherwise hash the label object per request
+    const key = `${group}|${statusClass}`;
+    let child = this.durationByLabels.get(key);
+    if (child === undefined) {
+      child = this.httpDuration.labels({ group, status_class: statusClass });
+      this.durationByLabels.set(key, child);
+    }
+    child.observe(durationMs / 1000);
   }
 
   countLogin(result: LoginOutcome): void {

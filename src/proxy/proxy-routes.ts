@@ -29,7 +29,9 @@ export function matchRoute(routes: readonly ProxyRoute[], url: string): RouteMat
   const query = queryAt === -1 ? '' : url.slice(queryAt);
   const route = routes.find((r) => under(rawPath, r.prefix));
   if (route === undefined) return undefined;
-  if (rawPath.includes('\\') || !under(normalisePath(rawPath), route.prefix)) return 'escapes';
+  if (rawPath.includes('\\')) return 'escapes';
+  // only dot segments (plain or percent-encoded) can move a path: skip the URL parser otherwise
+  if (/[.%]/.test(rawPath) && !under(normalisePath(rawPath), route.prefix)) return 'escapes';
   if (!route.stripPrefix) return { route, upstreamPath: url };
   const rest = rawPath.slice(route.prefix.length);
   return { route, upstreamPath: `${rest.startsWith('/') ? rest : `/${rest}`}${query}` };

@@ -1,4 +1,4 @@
-import { createHash, hkdfSync } from 'node:crypto';
+import { hash, hkdfSync } from 'node:crypto';
 import fastifySecureSession from '@fastify/secure-session';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.js';
@@ -48,7 +48,7 @@ export function writeSessionId(session: SecureSession, sid: string | undefined):
 
 /** The store key for a session id: the raw id never leaves the cookie, so a store dump holds no usable ids. */
 export function sessionKey(sid: string): string {
-  return createHash('sha256').update(sid).digest('hex');
+  return hash('sha256', sid, 'hex');
 }
 
 /** For logs: the first 8 hex characters of the store key, never the id itself. */
