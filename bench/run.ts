@@ -1,0 +1,361 @@
+/**
+ * `npm run bench`: requests/s, latency and CPU per request of three servers on 127.0.0.1, under wrk:
+ *
+ *   direct     the tiny upstream alone (bench/tiny-upstream.ts)
+ *   bareProxy  Fastify + http-proxy adding a fixed Bearer header (bench/bare-proxy.ts): the floor
+ *   gateway    `node dist/main.js` /api/* with a signed-in session (cookie + X-CSRF: 1)
+ *
+ * Every server is a fresh process in every repetition and the three are measured one after the other
+ * within it, because a restarted Node process can run ±15% faster or slower for its whole life: the
+ * gateway is compared with the bare proxy of its own repetition, and the medians of those ratios are
+ * reported. Writes bench/results/latest.json (smoke.json for --smoke; or --out).
+ *
+ *   node --import tsx bench/run.ts [--smoke] [--reps N] [--duration S] [--warmup S] [--connections C]
+ *                                  [--log-level L] [--out FILE] [--main FILE] [--gateway-node-arg=ARG ...]
+ *                                  [--profile gateway|bareProxy]
+ *
+ * --smoke: 1 repetition of 2 s, no target check; exits non-zero only when something broke.
+ * --main FILE: the gateway build to run instead of dist/main.js (to compare a change).
+ * --gateway-node-arg=ARG: a node option for the gateway process only (repeatable).
+ * --profile gateway|bareProxy: one run of that proxy under `node --cpu-prof` instead; the .cpuprofile
+ *   lands in bench/results/profile/ and bench/profile-summary.ts summarises it.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BrowserClient } from '../test/support/browser.js';
+import { startOp, type RunningOp } from '../test/support/op.js';
+import { freePort } from '../test/support/ports.js';
+import { cookieHeader } from '../test/support/raw-http.js';
+import { testEnvironment } from '../test/support/test-env.js';
+import { cpuTicks, killGroups, startServer, type BenchServer } from './servers.js';
+import { runWrk, wrkVersion, type WrkResult } from './wrk.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RESULTS = `${ROOT}bench/results`;
+const MAIN = `${ROOT}dist/main.js`;
+const PATH = '/api/bench';
+const THREADS = 2;
+/** The issue's target: the gateway keeps this share of the bare proxy's requests/s... */
+const TARGET_RPS_RATIO = 0.75;
+/** ...and its p99 stays within this many ms of the bare proxy's. */
+const TARGET_P99_DELTA_MS = 1.5;
+
+type ServerName = 'direct' | 'bareProxy' | 'gateway';
+const SERVERS: readonly ServerName[] = ['direct', 'bareProxy', 'gateway'];
+
+interface Measurement extends WrkResult {
+  /** CPU time of the measured server (the upstream for `direct`) per request. */
+  readonly cpuUsPerRequest: number;
+  /** CPU time of the tiny upstream per request, measured alongside. */
+  readonly upstreamCpuUsPerRequest: number;
+}
+
+interface Settings {
+  readonly smoke: boolean;
+  readonly reps: number;
+  readonly durationS: number;
+  readonly warmupS: number;
+  readonly connections: number;
+  readonly logLevel: string;
+  readonly out: string;
+  /** The gateway's entry point: dist/main.js, or another build (a patched copy, another branch). */
+  readonly main: string;
+  /** Extra node options for the gateway only (`--max-semi-space-size=64`), to compare runtime settings. */
+  readonly gatewayNodeArgs: readonly string[];
+  /** Which proxy to run under --cpu-prof instead of benchmarking. */
+  readonly profile: 'gateway' | 'bareProxy' | undefined;
+}
+
+function settings(): Settings {
+  const { values } = parseArgs({
+    options: {
+      smoke: { type: 'boolean', default: false },
+      reps: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string', default: '32' },
+      'log-level': { type: 'string', default: 'warn' },
+      out: { type: 'string' },
+      profile: { type: 'string' },
+      main: { type: 'string', default: MAIN },
+      'gateway-node-arg': { type: 'string', multiple: true, default: [] },
+    },
+  });
+  // whole numbers only: wrk takes whole seconds, and half a repetition means nothing
+  const number = (name: string, raw: string | undefined, fallback: number): number => {
+    const value = Number(raw ?? fallback);
+    if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive whole number (got "${raw}")`);
+    return value;
+  };
+  const smoke = values.smoke;
+  return {
+    smoke,
+    reps: number('reps', values.reps, smoke ? 1 : 5),
+    durationS: number('duration', values.duration, smoke ? 2 : 10),
+    warmupS: number('warmup', values.warmup, smoke ? 1 : 3),
+    connections: number('connections', values.connections, 32),
+    logLevel: values['log-level'],
+    // a smoke run must not overwrite the figures of the last real run
+    out: values.out ?? `${RESULTS}/${smoke ? 'smoke' : 'latest'}.json`,
+    profile: profileTarget(values.profile),
+    main: values.main,
+    gatewayNodeArgs: values['gateway-node-arg'],
+  };
+}
+
+function profileTarget(raw: string | undefined): Settings['profile'] {
+  if (raw === undefined || raw === 'gateway' || raw === 'bareProxy') return raw;
+  throw new Error(`--profile takes gateway or bareProxy (got "${raw}")`);
+}
+
+const CLOCK_TICKS_PER_S = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const high = sorted[middle] ?? Number.NaN;
+  return sorted.length % 2 === 1 ? high : ((sorted[middle - 1] ?? Number.NaN) + high) / 2;
+}
+
+const round = (value: number, digits: number): number => Number(value.toFixed(digits));
+
+/** A warm-up run (JIT, agent sockets), then the measured run with CPU time read around it. */
+async function measure(config: Settings, target: BenchServer, upstream: BenchServer, headers: readonly string[]): Promise<Measurement> {
+  const wrk = { url: `${target.url}${PATH}`, headers, threads: THREADS, connections: config.connections };
+  await runWrk({ ...wrk, durationS: config.warmupS });
+  const before = { target: cpuTicks(target.pid), upstream: cpuTicks(upstream.pid) };
+  const result = await runWrk({ ...wrk, durationS: config.durationS });
+  const after = { target: cpuTicks(target.pid), upstream: cpuTicks(upstream.pid) };
+  for (const server of [target, upstream]) if (server.crashed()) throw new Error(`${server.name} crashed under load:\n${server.logTail()}`);
+  if (result.non2xx > 0 || result.socketErrors > 0) {
+    throw new Error(`${target.name}: ${result.non2xx} non-2xx responses and ${result.socketErrors} socket errors out of ${result.requests}:\n${target.logTail()}`);
+  }
+  const usPerRequest = (ticks: number): number => (ticks / CLOCK_TICKS_PER_S) * 1e6 / result.requests;
+  return { ...result, cpuUsPerRequest: usPerRequest(after.target - before.target), upstreamCpuUsPerRequest: usPerRequest(after.upstream - before.upstream) };
+}
+
+/** One request before wrk: a 401 or 403 measured at full speed would look like a fast gateway. */
+async function expectOk(url: string, headers: readonly string[]): Promise<void> {
+  const init = new Headers();
+  for (const header of headers) {
+    const colon = header.indexOf(':');
+    init.set(header.slice(0, colon), header.slice(colon + 1).trim());
+  }
+  const response = await fetch(url, { headers: init });
+  await response.arrayBuffer();
+  if (response.status !== 200) throw new Error(`${url} answered ${response.status}, not 200`);
+}
+
+function tsx(script: string): string[] {
+  return ['--import', 'tsx', `${ROOT}bench/${script}`];
+}
+
+async function startUpstream(): Promise<BenchServer> {
+  const port = await freePort();
+  return startServer({ name: 'tiny upstream', args: tsx('tiny-upstream.ts'), env: { BENCH_PORT: String(port) }, port, readyPath: '/healthz', logPath: `${RESULTS}/upstream.log` });
+}
+
+async function startBareProxy(upstream: BenchServer, nodeArgs: readonly string[] = []): Promise<BenchServer> {
+  const port = await freePort();
+  return startServer({
+    name: 'bare proxy',
+    args: [...nodeArgs, ...tsx('bare-proxy.ts')],
+    env: { BENCH_PORT: String(port), BENCH_UPSTREAM_URL: upstream.url },
+    port,
+    readyPath: '/healthz',
+    logPath: `${RESULTS}/bare-proxy.log`,
+  });
+}
+
+async function startGatewayServer(config: Settings, op: RunningOp, port: number, upstream: BenchServer, nodeArgs: readonly string[] = []): Promise<BenchServer> {
+  const url = `http://127.0.0.1:${port}`;
+  const env = testEnvironment({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: url,
+    OIDC_ISSUER: op.issuer,
+    OIDC_CLIENT_ID: op.clientId,
+    OIDC_CLIENT_SECRET: op.clientSecret,
+    UPSTREAM_URL: upstream.url,
+    SESSION_STORE: 'memory',
+    LOG_LEVEL: config.logLevel,
+    OIDC_DISCOVERY_TIMEOUT_S: '10',
+  });
+  const defined = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  return startServer({ name: 'gateway', args: [...config.gatewayNodeArgs, ...nodeArgs, config.main], env: defined, port, readyPath: '/readyz', logPath: `${RESULTS}/gateway.log` });
+}
+
+/** Signs in through the real provider; returns the headers a signed-in SPA's fetch() sends. */
+async function signedInHeaders(gateway: BenchServer): Promise<string[]> {
+  const browser = new BrowserClient();
+  const { final } = await browser.signIn(gateway.url);
+  await final.arrayBuffer();
+  const cookie = await cookieHeader(browser, gateway.url);
+  if (cookie === '') throw new Error('no session cookie after sign-in');
+  return [`Cookie: ${cookie}`, 'X-CSRF: 1'];
+}
+
+const DIRECT_HEADERS = ['Authorization: Bearer bench-fixed-access-token'];
+
+async function repetition(config: Settings, op: RunningOp, gatewayPort: number): Promise<Record<ServerName, Measurement>> {
+  const running: BenchServer[] = [];
+  try {
+    const upstream = await startUpstream();
+    running.push(upstream);
+    await expectOk(`${upstream.url}${PATH}`, DIRECT_HEADERS);
+    const direct = await measure(config, upstream, upstream, DIRECT_HEADERS);
+
+    const bare = await startBareProxy(upstream);
+    running.push(bare);
+    await expectOk(`${bare.url}${PATH}`, []);
+    const bareProxy = await measure(config, bare, upstream, []);
+
+    const gateway = await startGatewayServer(config, op, gatewayPort, upstream);
+    running.push(gateway);
+    const headers = await signedInHeaders(gateway);
+    await expectOk(`${gateway.url}${PATH}`, headers);
+    const gatewayResult = await measure(config, gateway, upstream, headers);
+    return { direct, bareProxy, gateway: gatewayResult };
+  } finally {
+    for (const server of running.reverse()) await server.stop();
+  }
+}
+
+/** One run of a proxy under --cpu-prof; SIGTERM lets Node write the profile on its way out. */
+async function profile(config: Settings, target: 'gateway' | 'bareProxy', op: RunningOp, gatewayPort: number): Promise<string> {
+  const dir = `${RESULTS}/profile`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const upstream = await startUpstream();
+  try {
+    const nodeArgs = ['--cpu-prof', '--cpu-prof-dir', dir];
+    const server = target === 'gateway' ? await startGatewayServer(config, op, gatewayPort, upstream, nodeArgs) : await startBareProxy(upstream, nodeArgs);
+    try {
+      const headers = target === 'gateway' ? await signedInHeaders(server) : [];
+      const result = await measure(config, server, upstream, headers);
+      process.stdout.write(`profiled ${target}: ${result.requestsPerSecond.toFixed(0)} req/s, ${result.cpuUsPerRequest.toFixed(1)} µs CPU/request (the profiler adds some)\n`);
+    } finally {
+      await server.stop(15_000);
+    }
+  } finally {
+    await upstream.stop();
+  }
+  // tsx's loader runs on a worker thread that writes a profile of its own: the main thread's is the largest
+  const files = readdirSync(dir)
+    .filter((name) => name.endsWith('.cpuprofile'))
+    .map((name) => ({ path: `${dir}/${name}`, size: statSync(`${dir}/${name}`).size }))
+    .sort((a, b) => b.size - a.size);
+  const largest = files[0];
+  if (largest === undefined) throw new Error(`no .cpuprofile written to ${dir}`);
+  return largest.path;
+}
+
+function summarise(reps: readonly Record<ServerName, Measurement>[]) {
+  const server = (name: ServerName) => ({
+    requestsPerSecond: round(median(reps.map((r) => r[name].requestsPerSecond)), 0),
+    p50Ms: round(median(reps.map((r) => r[name].p50Ms)), 3),
+    p99Ms: round(median(reps.map((r) => r[name].p99Ms)), 3),
+    cpuUsPerRequest: round(median(reps.map((r) => r[name].cpuUsPerRequest)), 1),
+    upstreamCpuUsPerRequest: round(median(reps.map((r) => r[name].upstreamCpuUsPerRequest)), 1),
+    bytesPerResponse: median(reps.map((r) => r[name].bytesPerResponse)),
+  });
+  const versus = (a: ServerName, b: ServerName) => ({
+    rpsRatio: round(median(reps.map((r) => r[a].requestsPerSecond / r[b].requestsPerSecond)), 3),
+    p50DeltaMs: round(median(reps.map((r) => r[a].p50Ms - r[b].p50Ms)), 3),
+    p99DeltaMs: round(median(reps.map((r) => r[a].p99Ms - r[b].p99Ms)), 3),
+    cpuUsPerRequestRatio: round(median(reps.map((r) => r[a].cpuUsPerRequest / r[b].cpuUsPerRequest)), 3),
+    cpuUsPerRequestDelta: round(median(reps.map((r) => r[a].cpuUsPerRequest - r[b].cpuUsPerRequest)), 1),
+  });
+  return { direct: server('direct'), bareProxy: server('bareProxy'), gateway: server('gateway'), gatewayVsBareProxy: versus('gateway', 'bareProxy'), bareProxyVsDirect: versus('bareProxy', 'direct') };
+}
+
+function row(cells: readonly (string | number)[]): string {
+  return cells.map((cell, i) => (i === 0 ? String(cell).padEnd(18) : String(cell).padStart(11))).join(' ');
+}
+
+function printMeasurement(label: string, m: Measurement): string {
+  return row([label, m.requestsPerSecond.toFixed(0), m.p50Ms.toFixed(3), m.p99Ms.toFixed(3), m.cpuUsPerRequest.toFixed(1), m.upstreamCpuUsPerRequest.toFixed(1)]);
+}
+
+async function main(): Promise<void> {
+  const config = settings();
+  if (!existsSync(config.main)) throw new Error(`${config.main} is missing: run npm run build first`);
+  mkdirSync(RESULTS, { recursive: true });
+  const gatewayPort = await freePort();
+  // the provider's client registration names the gateway's URL, so the gateway keeps one port throughout
+  const op = await startOp({ gatewayUrl: `http://127.0.0.1:${gatewayPort}`, accessTokenTtlS: 86_400 });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killGroups([op.child.process.pid]);
+      process.exit(130);
+    });
+  }
+  try {
+    if (config.profile !== undefined) {
+      const file = await profile(config, config.profile, op, gatewayPort);
+      process.stdout.write(`profile: ${file}\nsummary: node --import tsx bench/profile-summary.ts ${file}\n`);
+      return;
+    }
+    const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: round(totalmem() / 2 ** 30, 1), kernel: release(), loadAverageAtStart: loadavg().map((l) => round(l, 2)), wrk: await wrkVersion() };
+    process.stdout.write(`bench: ${config.reps} × ${config.durationS} s (+${config.warmupS} s warm-up) per server, wrk -t${THREADS} -c${config.connections}, gateway LOG_LEVEL=${config.logLevel}, ${machine.cpus} CPUs, load ${machine.loadAverageAtStart.join(' ')}\n`);
+    process.stdout.write(`${row(['', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'upstr µs/req'])}\n`);
+    const reps: Record<ServerName, Measurement>[] = [];
+    for (let rep = 1; rep <= config.reps; rep++) {
+      const result = await repetition(config, op, gatewayPort);
+      reps.push(result);
+      for (const name of SERVERS) process.stdout.write(`${printMeasurement(`#${rep} ${name}`, result[name])}\n`);
+    }
+    const summary = summarise(reps);
+    for (const name of SERVERS) {
+      const s = summary[name];
+      process.stdout.write(`${row([`median ${name}`, s.requestsPerSecond, s.p50Ms.toFixed(3), s.p99Ms.toFixed(3), s.cpuUsPerRequest.toFixed(1), s.upstreamCpuUsPerRequest.toFixed(1)])}\n`);
+    }
+    const ratio = summary.gatewayVsBareProxy;
+    const met = ratio.rpsRatio >= TARGET_RPS_RATIO && ratio.p99DeltaMs <= TARGET_P99_DELTA_MS;
+    process.stdout.write(
+      `gateway vs bare proxy (medians of per-repetition ratios): req/s ×${ratio.rpsRatio}, p50 ${signed(ratio.p50DeltaMs)} ms, p99 ${signed(ratio.p99DeltaMs)} ms, CPU/req ×${ratio.cpuUsPerRequestRatio} (${signed(ratio.cpuUsPerRequestDelta)} µs)\n`,
+    );
+    if (!config.smoke) process.stdout.write(`target (≥ ${TARGET_RPS_RATIO * 100}% req/s, p99 within ${TARGET_P99_DELTA_MS} ms): ${met ? 'met' : 'MISSED'}\n`);
+    const report = {
+      machine,
+      node: process.version,
+      reps: config.reps,
+      duration: config.durationS,
+      warmup: config.warmupS,
+      connections: config.connections,
+      threads: THREADS,
+      gatewayLogLevel: config.logLevel,
+      gatewayMain: config.main,
+      gatewayNodeArgs: config.gatewayNodeArgs,
+      smoke: config.smoke,
+      ...summary,
+      target: { rpsRatio: TARGET_RPS_RATIO, p99DeltaMs: TARGET_P99_DELTA_MS, met },
+      repetitions: reps,
+      finishedAt: new Date().toISOString(),
+    };
+    writeFileSync(config.out, `${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(`wrote ${config.out}\n`);
+  } finally {
+    await op.stop();
+  }
+}
+
+function signed(value: number): string {
+  return value >= 0 ? `+${value}` : String(value);
+}
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+}
