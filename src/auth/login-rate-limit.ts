@@ -101,11 +101,17 @@ export function registerLoginRateLimit(fastify: FastifyInstance, config: Config,
   const limit = config.ops.authRateLimitPerMinute;
   if (limit === 0) return;
   const limiter = new LoginRateLimiter(limit, clock);
-  fastify.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.url !== LOGIN_ROUTE) return;
+  // callback style: this hook runs on every request, and an async hook costs a promise each time
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (request.routeOptions.url !== LOGIN_ROUTE) {
+      done();
+      return;
+    }
     const retryAfterS = limiter.take(request.ip);
-    if (retryAfterS === undefined) return;
+    if (retryAfterS === undefined) {
+      done();
+      return;
+    }
     sendProblem(request, reply, new LoginRateLimitedError(retryAfterS));
-    return reply;
   });
 }
