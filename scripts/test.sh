@@ -18,7 +18,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then fail "run as root (or install ${need_apt[*]} yourself): apt-get install -y ${need_apt[*]}"; fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq || fail "apt-get update"
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null || fail "apt-get install -y ${need_apt[*]}"
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null || fail "apt-get install -y ${need_apt[*]}"
 fi
 command -v redis-server >/dev/null 2>&1 || fail "redis-server is missing after install"
 [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium is missing after install"
