@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { errors, jwtVerify, type JWTPayload } from 'jose';
+import { jwtVerify, type JWTPayload } from 'jose';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { IdTokenInvalidError, ProviderUnavailableError } from './oidc.errors.js';
+import { describeJoseError } from './jose-errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
 
 export interface IdTokenClaims extends JWTPayload {
@@ -46,7 +47,7 @@ export class IdTokenValidator {
       }));
     } catch (error) {
       if (error instanceof ProviderUnavailableError) throw error;
-      throw new IdTokenInvalidError(describeJoseError(error), error);
+      throw new IdTokenInvalidError(describeJoseError(error, 'ID token'), error);
     }
     const nowS = Date.now() / 1000;
     if (typeof payload.iat !== 'number' || payload.iat > nowS + clockSkewS) throw new IdTokenInvalidError('The ID token was issued in the future (iat).');
@@ -61,15 +62,4 @@ export class IdTokenValidator {
     const sid = payload['sid'];
     return { ...payload, iss: issuer, sub: payload.sub, exp: payload.exp, iat: payload.iat, ...(typeof sid === 'string' ? { sid } : {}) };
   }
-}
-
-function describeJoseError(error: unknown): string {
-  if (error instanceof errors.JWTExpired) return 'The ID token has expired (exp).';
-  if (error instanceof errors.JWTClaimValidationFailed) return `The ID token's ${error.claim} claim is not valid (${error.reason}).`;
-  if (error instanceof errors.JWSSignatureVerificationFailed) return 'The ID token\'s signature does not verify against the provider\'s keys.';
-  if (error instanceof errors.JWKSNoMatchingKey) return 'The ID token is signed with a key the provider does not publish.';
-  if (error instanceof errors.JOSEAlgNotAllowed) return 'The ID token is signed with an algorithm that is not allowed.';
-  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return 'The ID token is malformed.';
-  if (error instanceof errors.JOSENotSupported) return 'The ID token uses an unsupported algorithm or key.';
-  return 'The ID token could not be validated.';
 }

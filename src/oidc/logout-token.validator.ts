@@ -1,9 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { GatewayError } from '../common/gateway-error.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ProviderUnavailableError } from './oidc.errors.js';
+import { describeJoseError } from './jose-errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
 
 const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -52,7 +53,7 @@ export class LogoutTokenValidator {
       }));
     } catch (error) {
       if (error instanceof ProviderUnavailableError) throw error;
-      throw new LogoutTokenInvalidError(describe(error));
+      throw new LogoutTokenInvalidError(describeJoseError(error, 'logout token'));
     }
     const events = payload['events'];
     if (typeof events !== 'object' || events === null || Array.isArray(events) || !(BACKCHANNEL_LOGOUT_EVENT in events)) {
@@ -71,13 +72,4 @@ export class LogoutTokenValidator {
     const jti = payload.jti ?? '';
     return { jti, sub, sid, rememberUntilS: Math.max(payload.exp ?? iat, iat + MAX_TOKEN_AGE_S) + clockSkewS };
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof errors.JWTExpired) return 'The logout token has expired.';
-  if (error instanceof errors.JWTClaimValidationFailed) return `The logout token's ${error.claim} claim is not valid (${error.reason}).`;
-  if (error instanceof errors.JWSSignatureVerificationFailed) return 'The logout token\'s signature does not verify against the provider\'s keys.';
-  if (error instanceof errors.JWKSNoMatchingKey) return 'The logout token is signed with a key the provider does not publish.';
-  if (error instanceof errors.JOSEAlgNotAllowed) return 'The logout token is signed with an algorithm that is not allowed.';
-  return 'The logout token could not be validated.';
 }
