@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { testEnvironment } from './test-env.js';
 import { freePort } from './ports.js';
@@ -41,7 +42,6 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
 
 /** Runs `node dist/main.js` to completion (for start-up failures) and returns its exit code and output. */
 export async function runGatewayToExit(env: Record<string, string | undefined>, args: readonly string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, [MAIN, ...args], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
