@@ -1,25 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LoginOutcome } from '../auth/login-flow.service.js';
+import { requestClassOf } from '../common/request-class.js';
 import { SESSION_STORE, type SessionStore } from '../session/session-store.js';
-
-/** Where a request went: the gateway's own sign-in endpoints, the API proxy, the SPA, or probes and metrics. */
-export type RouteGroup = 'auth' | 'api' | 'spa' | 'ops';
-
-const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
-
-function underPrefix(path: string, prefix: string): boolean {
-  return path === prefix || path.startsWith(`${prefix}/`);
-}
-
-/** Groups by path, not by matched route: unmatched requests (404s, scanners) must be counted too. */
-export function routeGroupOf(url: string): RouteGroup {
-  const path = url.split(/[?#]/, 1)[0] ?? '';
-  if (underPrefix(path, '/auth')) return 'auth';
-  if (underPrefix(path, '/api')) return 'api';
-  if (OPS_PATHS.has(path)) return 'ops';
-  return 'spa';
-}
 
 /** `2xx` ... `5xx`: one series per class keeps the label set small, whatever the upstream answers. */
 export function statusClassOf(status: number): string {
@@ -81,7 +64,8 @@ export class Metrics {
   }
 
   observeRequest(url: string, status: number, durationMs: number): void {
-    const group = routeGroupOf(url);
+    // by path, not by matched route: unmatched requests (404s, scanners) must be counted too
+    const group = requestClassOf(url);
     const statusClass = statusClassOf(status);
     // a labelled child per (group, class): prom-client would otherwise hash the label object per request
     const key = `${group}|${statusClass}`;
