@@ -73,6 +73,7 @@ async function checkStore(store: SessionStore, config: Config): Promise<CheckOut
     createdAt: now,
     absoluteExpiresAt: now + 60_000,
     idleExpiresAt: now + 60_000,
+    version: 0,
   };
   const name = `${config.session.store} store`;
   try {

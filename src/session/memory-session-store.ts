@@ -1,5 +1,5 @@
 import type { Clock } from '../common/clock.js';
-import type { SessionRecord, SessionStore, StoreLock } from './session-store.js';
+import type { ReplaceTokensResult, SessionRecord, SessionStore, SessionTokens, StoreLock } from './session-store.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -52,13 +52,20 @@ export class MemorySessionStore implements SessionStore {
     return Promise.resolve(record);
   }
 
-  update(record: SessionRecord): Promise<boolean> {
-    const existing = this.sessions.get(record.id);
-    if (existing === undefined || expiresAt(existing) <= this.clock.now()) return Promise.resolve(false);
-    this.unindex(existing);
-    this.sessions.set(record.id, record);
-    this.index(record);
+  touch(id: string, idleExpiresAt: number): Promise<boolean> {
+    const existing = this.live(id);
+    if (existing === undefined) return Promise.resolve(false);
+    const next = Math.min(idleExpiresAt, existing.absoluteExpiresAt);
+    if (next > existing.idleExpiresAt) this.sessions.set(id, { ...existing, idleExpiresAt: next });
     return Promise.resolve(true);
+  }
+
+  replaceTokens(id: string, expectedVersion: number, tokens: SessionTokens, claims: Readonly<Record<string, unknown>>): Promise<ReplaceTokensResult> {
+    const existing = this.live(id);
+    if (existing === undefined) return Promise.resolve('missing');
+    if (existing.version !== expectedVersion) return Promise.resolve('conflict');
+    this.sessions.set(id, { ...existing, tokens, claims, version: expectedVersion + 1 });
+    return Promise.resolve('replaced');
   }
 
   delete(id: string): Promise<void> {
@@ -81,6 +88,10 @@ export class MemorySessionStore implements SessionStore {
     const token = Symbol(name);
     this.locks.set(name, { token, expiresAt: now + ttlMs });
     return Promise.resolve({
+      held: () => {
+        const current = this.locks.get(name);
+        return Promise.resolve(current?.token === token && current.expiresAt > this.clock.now());
+      },
       release: () => {
         // only the owner releases: an expired lock may already belong to someone else
         if (this.locks.get(name)?.token === token) this.locks.delete(name);
@@ -116,6 +127,12 @@ export class MemorySessionStore implements SessionStore {
     for (const [id, record] of this.sessions) if (expiresAt(record) <= now) this.remove(id);
     for (const [name, lock] of this.locks) if (lock.expiresAt <= now) this.locks.delete(name);
     for (const [name, until] of this.once) if (until <= now) this.once.delete(name);
+  }
+
+  /** The stored session unless it has expired (without touching LRU order). */
+  private live(id: string): SessionRecord | undefined {
+    const record = this.sessions.get(id);
+    return record === undefined || expiresAt(record) <= this.clock.now() ? undefined : record;
   }
 
   private removeAll(ids: Set<string> | undefined): number {

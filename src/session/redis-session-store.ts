@@ -3,7 +3,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import { SessionStoreUnavailableError } from './session.errors.js';
-import type { SessionRecord, SessionStore, StoreLock } from './session-store.js';
+import type { ReplaceTokensResult, SessionRecord, SessionStore, SessionTokens, StoreLock } from './session-store.js';
 
 /*
  * Key layout, everything under `keyPrefix` (default `bff:`):
@@ -28,6 +28,8 @@ const DEFAULT_READY_TIMEOUT_MS = 2000;
 const CONNECT_TIMEOUT_MS = 2000;
 const MAX_RECONNECT_DELAY_MS = 2000;
 const RECORD_VERSION = 1;
+/** A swap lost to a concurrent slide is retried this often before giving up. */
+const SWAP_ATTEMPTS = 3;
 
 export interface RedisSessionStoreOptions {
   /** `redis://` or `rediss://` (TLS); may carry a username, password and database number. */
@@ -62,6 +64,8 @@ const RecordSchema = z.object({
   createdAt: z.number(),
   absoluteExpiresAt: z.number(),
   idleExpiresAt: z.number(),
+  // records written before versions existed read as version 0
+  version: z.number().int().min(0).default(0),
 });
 
 // The version lets a later release change the shape and still recognise what an older one wrote.
@@ -84,6 +88,7 @@ function serialize(record: SessionRecord): string {
     createdAt: record.createdAt,
     absoluteExpiresAt: record.absoluteExpiresAt,
     idleExpiresAt: record.idleExpiresAt,
+    version: record.version,
   };
   return JSON.stringify({ v: RECORD_VERSION, record: stored });
 }
@@ -177,17 +182,16 @@ write(KEYS[1], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], true)
 return 1
 `);
 
-// KEYS[1] session key; ARGV[4] id, [5] json, [6] expiresAt, [7] sub, [8] sid or '', [9] caller's now.
-// Check-and-set in one step: a session deleted (logout) or expired meanwhile must not come back.
-const UPDATE = script(`
+// KEYS[1] session key; ARGV[4] id, [5] the value read, [6] the new json, [7] expiresAt.
+// Compare-and-swap on the whole stored value: a write based on a read that another request's
+// write (a refresh, a slide, a logout) has since replaced changes nothing. Index keys never change
+// here (sub and sid are fixed for a session's life).
+const SWAP = script(`
 local old = redis.call('GET', KEYS[1])
 if not old then return 0 end
-local keys, record = indexKeysOf(old)
-if not keys then return 0 end
-local idle, absolute = tonumber(record.idleExpiresAt), tonumber(record.absoluteExpiresAt)
-if not idle or not absolute or math.min(idle, absolute) <= tonumber(ARGV[9]) then return 0 end
-unindex(old, ARGV[4])
-write(KEYS[1], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], false)
+if old ~= ARGV[5] then return -1 end
+redis.call('SET', KEYS[1], ARGV[6])
+redis.call('PEXPIREAT', KEYS[1], ARGV[7])
 return 1
 `);
 
@@ -287,22 +291,32 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
-    const raw = await this.call(() => this.redis.get(this.sessionKey(id)));
-    if (raw === null) return undefined;
-    const record = parseRecord(raw, id);
-    if (record === undefined) {
-      await this.script(DELETE, this.sessionKey(id), id, raw);
-      return undefined;
-    }
-    // Expired by this replica's clock but not yet by Redis' TTL (skew): missing, but left for the
-    // TTL to remove, since deleting could race another replica's update that just slid it.
-    if (expiresAt(record) <= this.clock.now()) return undefined;
-    return record;
+    return (await this.read(id))?.record;
   }
 
-  async update(record: SessionRecord): Promise<boolean> {
-    const result = await this.script(UPDATE, this.sessionKey(record.id), ...this.writeArgs(record), this.clock.now());
-    return result === 1;
+  async touch(id: string, idleExpiresAt: number): Promise<boolean> {
+    for (let attempt = 0; attempt < SWAP_ATTEMPTS; attempt++) {
+      const read = await this.read(id);
+      if (read === undefined) return false;
+      const next = Math.min(idleExpiresAt, read.record.absoluteExpiresAt);
+      if (next <= read.record.idleExpiresAt) return true;
+      const result = await this.swap(read, { ...read.record, idleExpiresAt: next });
+      if (result !== 'conflict') return result === 'replaced';
+    }
+    // every attempt lost to a concurrent write: that write kept the session alive just as well
+    return true;
+  }
+
+  async replaceTokens(id: string, expectedVersion: number, tokens: SessionTokens, claims: Readonly<Record<string, unknown>>): Promise<ReplaceTokensResult> {
+    for (let attempt = 0; attempt < SWAP_ATTEMPTS; attempt++) {
+      const read = await this.read(id);
+      if (read === undefined) return 'missing';
+      if (read.record.version !== expectedVersion) return 'conflict';
+      const result = await this.swap(read, { ...read.record, tokens, claims, version: expectedVersion + 1 });
+      // a slide between the read and the swap: read again, the version decides
+      if (result !== 'conflict') return result;
+    }
+    return 'conflict';
   }
 
   async delete(id: string): Promise<void> {
@@ -323,6 +337,7 @@ export class RedisSessionStore implements SessionStore {
     const result = await this.call(() => this.redis.set(key, owner, 'PX', Math.ceil(ttlMs), 'NX'));
     if (result !== 'OK') return undefined;
     return {
+      held: async () => (await this.call(() => this.redis.get(key))) === owner,
       // compare-and-delete: after expiry the lock may belong to someone else, whose lock stays
       release: async () => {
         await this.script(RELEASE_LOCK, key, owner);
@@ -354,6 +369,27 @@ export class RedisSessionStore implements SessionStore {
       // a frozen Redis never answers QUIT: drop the socket instead
       () => this.redis.disconnect(),
     );
+  }
+
+  /** The live record and the exact stored value it came from (the compare of a later swap). */
+  private async read(id: string): Promise<{ record: SessionRecord; raw: string } | undefined> {
+    const raw = await this.call(() => this.redis.get(this.sessionKey(id)));
+    if (raw === null) return undefined;
+    const record = parseRecord(raw, id);
+    if (record === undefined) {
+      await this.script(DELETE, this.sessionKey(id), id, raw);
+      return undefined;
+    }
+    // Expired by this replica's clock but not yet by Redis' TTL (skew): missing, but left for the
+    // TTL to remove, since deleting could race another replica's write that just slid it.
+    if (expiresAt(record) <= this.clock.now()) return undefined;
+    return { record, raw };
+  }
+
+  private async swap(read: { record: SessionRecord; raw: string }, next: SessionRecord): Promise<ReplaceTokensResult> {
+    const result = await this.script(SWAP, this.sessionKey(next.id), next.id, read.raw, serialize(next), Math.ceil(expiresAt(next)));
+    if (result === 1) return 'replaced';
+    return result === 0 ? 'missing' : 'conflict';
   }
 
   private whenReady(timeoutMs: number): Promise<void> {

@@ -23,10 +23,20 @@ export interface SessionRecord {
   readonly createdAt: number;
   readonly absoluteExpiresAt: number;
   readonly idleExpiresAt: number;
+  /**
+   * Token generation: 0 at creation, +1 on every replaceTokens. A refresher writes only if the
+   * version it read is still current, so it can never put back tokens another request replaced.
+   */
+  readonly version: number;
 }
+
+/** What replaceTokens did: `conflict` when the stored version is not the expected one (someone refreshed first). */
+export type ReplaceTokensResult = 'replaced' | 'conflict' | 'missing';
 
 /** A held lock; release is safe to call once the lock has expired or been taken over. */
 export interface StoreLock {
+  /** True while this holder still owns the lock: not expired, not taken over by another holder. */
+  held(): Promise<boolean>;
   release(): Promise<void>;
 }
 
@@ -40,8 +50,18 @@ export interface SessionStore {
   create(record: SessionRecord): Promise<void>;
   /** The session, or undefined when it does not exist or has expired. */
   get(id: string): Promise<SessionRecord | undefined>;
-  /** Replaces an existing session (new tokens, slid idle expiry). Returns false when it no longer exists. */
-  update(record: SessionRecord): Promise<boolean>;
+  /**
+   * Moves only the idle expiry forward (never back, never past the absolute expiry); tokens and
+   * claims are not written, so a slide can never put back tokens a refresh replaced. False when the
+   * session no longer exists or has expired.
+   */
+  touch(id: string, idleExpiresAt: number): Promise<boolean>;
+  /**
+   * Compare-and-set of the tokens (and the claims a refreshed ID token brings): written only when
+   * the stored version equals `expectedVersion`; the stored version becomes `expectedVersion + 1`.
+   * Expiry fields are not written.
+   */
+  replaceTokens(id: string, expectedVersion: number, tokens: SessionTokens, claims: Readonly<Record<string, unknown>>): Promise<ReplaceTokensResult>;
   delete(id: string): Promise<void>;
   /** Ends every session of a user; returns how many ended. */
   deleteBySubject(sub: string): Promise<number>;

@@ -47,8 +47,8 @@ export class SessionService {
     if (record === undefined || !slide) return record;
     const idleExpiresAt = slidIdleExpiry(record, systemClock.now(), this.config.session.idleTimeoutS);
     if (idleExpiresAt === undefined) return record;
-    const slid = { ...record, idleExpiresAt };
-    return (await this.store.update(slid)) ? slid : undefined;
+    // only the expiry is written: a slide based on this read can never put back older tokens
+    return (await this.store.touch(record.id, idleExpiresAt)) ? { ...record, idleExpiresAt } : undefined;
   }
 
   /** Like load(), but 401 session_required when there is none. */
@@ -85,6 +85,7 @@ export class SessionService {
       createdAt: now,
       absoluteExpiresAt,
       idleExpiresAt: Math.min(now + idleTimeoutS * 1000, absoluteExpiresAt),
+      version: 0,
     };
     await this.store.create(record);
     writeSessionId(request.session, sid);

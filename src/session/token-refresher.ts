@@ -95,18 +95,23 @@ export class TokenRefresher {
       if (error instanceof ProviderUnavailableError || error instanceof TokenResponseInvalidError) throw new ProviderUnavailableError(undefined, error);
       throw error;
     }
-    const refreshed: SessionRecord = {
-      ...record,
-      tokens: {
-        accessToken: response.access_token,
-        accessTokenExpiresAt: accessTokenExpiresAt(response.access_token, response.expires_in, now),
-        // RFC 6749 §6: the provider may rotate the refresh token; keep the old one if it did not
-        refreshToken: response.refresh_token ?? refreshToken,
-        idToken: response.id_token ?? record.tokens.idToken,
-        scope: response.scope ?? record.tokens.scope,
-      },
+    const tokens = {
+      accessToken: response.access_token,
+      accessTokenExpiresAt: accessTokenExpiresAt(response.access_token, response.expires_in, now),
+      // RFC 6749 §6: the provider may rotate the refresh token; keep the old one if it did not
+      refreshToken: response.refresh_token ?? refreshToken,
+      idToken: response.id_token ?? record.tokens.idToken,
+      scope: response.scope ?? record.tokens.scope,
     };
-    if (!(await this.store.update(refreshed))) throw new SessionExpiredError();
+    const written = await this.store.replaceTokens(record.id, record.version, tokens, record.claims);
+    if (written === 'missing') throw new SessionExpiredError();
+    if (written === 'conflict') {
+      // another request or replica stored newer tokens first: use those
+      const current = await this.store.get(record.id);
+      if (current === undefined) throw new SessionExpiredError();
+      return current;
+    }
+    const refreshed: SessionRecord = { ...record, tokens, version: record.version + 1 };
     this.onOutcome('refreshed');
     return refreshed;
   }

@@ -22,7 +22,7 @@ describe('access token refresh', () => {
   /** Makes the session's access token expire within the refresh skew (the provider still honours it). */
   async function ageToken(browser: BrowserClient): Promise<void> {
     const { store, record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
-    await store.update({ ...record, tokens: { ...record.tokens, accessTokenExpiresAt: Date.now() + 5_000 } });
+    await store.create({ ...record, tokens: { ...record.tokens, accessTokenExpiresAt: Date.now() + 5_000 } });
   }
 
   it('forwards a fresh access token without refreshing it', async () => {
@@ -79,7 +79,7 @@ describe('access token refresh', () => {
   it('ends the session with 401 when the access token has expired and there is no refresh token', async () => {
     const browser = await stack.signedIn();
     const { store, record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
-    await store.update({ ...record, tokens: { ...record.tokens, refreshToken: undefined, accessTokenExpiresAt: Date.now() - 1000 } });
+    await store.create({ ...record, tokens: { ...record.tokens, refreshToken: undefined, accessTokenExpiresAt: Date.now() - 1000 } });
     const res = await call(browser);
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ code: 'session_expired' });

@@ -21,7 +21,7 @@ describe('session timeouts', () => {
   async function lastSlidAgo(browser: BrowserClient, ageMs: number): Promise<number> {
     const { store, record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
     const idleExpiresAt = Date.now() - ageMs + 1800 * 1000;
-    await store.update({ ...record, idleExpiresAt });
+    await store.create({ ...record, idleExpiresAt });
     return idleExpiresAt;
   }
 
@@ -54,7 +54,7 @@ describe('session timeouts', () => {
     const browser = await stack.signedIn();
     const { store, record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
     const absoluteExpiresAt = Date.now() + 120_000;
-    await store.update({ ...record, absoluteExpiresAt, idleExpiresAt: Date.now() + 1800 * 1000 - 5 * 60_000 });
+    await store.create({ ...record, absoluteExpiresAt, idleExpiresAt: Date.now() + 1800 * 1000 - 5 * 60_000 });
     const body = (await (await me(browser)).json()) as { expiresAt: string };
     expect(Date.parse(body.expiresAt)).toBe(absoluteExpiresAt);
     expect((await sessionOf(stack.gateway.app, browser, stack.gateway.url)).record.absoluteExpiresAt).toBe(absoluteExpiresAt);
@@ -63,7 +63,7 @@ describe('session timeouts', () => {
   it('treats an idle-expired session exactly like no session, on /auth/me and /api', async () => {
     const browser = await stack.signedIn();
     const { store, record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
-    expect(await store.update({ ...record, idleExpiresAt: Date.now() - 1000 })).toBe(true);
+    await store.create({ ...record, idleExpiresAt: Date.now() - 1000 });
     expect(await (await me(browser)).json()).toMatchObject({ status: 401, code: 'session_required' });
     const api = await browser.request(`${stack.gateway.url}/api/whoami`, { headers: { 'x-csrf': '1' } });
     expect(api.status).toBe(401);
@@ -73,7 +73,7 @@ describe('session timeouts', () => {
   it('treats an absolute-expired session exactly like no session', async () => {
     const browser = await stack.signedIn();
     const { store, record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
-    expect(await store.update({ ...record, absoluteExpiresAt: Date.now() - 1000 })).toBe(true);
+    await store.create({ ...record, absoluteExpiresAt: Date.now() - 1000 });
     expect((await me(browser)).status).toBe(401);
   });
 });

@@ -67,6 +67,7 @@ export function sessionRecord(clock: Clock, overrides: Partial<SessionRecord> = 
     createdAt: now,
     absoluteExpiresAt: now + LONG_MS,
     idleExpiresAt: now + LONG_MS,
+    version: 0,
     ...overrides,
   };
 }
@@ -118,43 +119,121 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
       });
     });
 
-    describe('update', () => {
-      it('replaces an existing session and returns true', async () => {
+    describe('touch', () => {
+      it('moves only the idle expiry and returns true', async () => {
         const { store, clock } = current();
-        const original = record();
+        const original = record({ idleExpiresAt: clock.now() + SHORT_MS * 4 });
         await store.create(original);
-        const refreshed = { ...original, tokens: { ...original.tokens, accessToken: 'new-access-token' }, idleExpiresAt: clock.now() + LONG_MS - 1 };
 
-        expect(await store.update(refreshed)).toBe(true);
-        expect(await store.get(original.id)).toStrictEqual(refreshed);
+        const slidTo = clock.now() + LONG_MS - 1;
+        expect(await store.touch(original.id, slidTo)).toBe(true);
+        expect(await store.get(original.id)).toStrictEqual({ ...original, idleExpiresAt: slidTo });
+      });
+
+      it('never moves the idle expiry back nor past the absolute expiry', async () => {
+        const { store, clock } = current();
+        const now = clock.now();
+        const original = record({ idleExpiresAt: now + LONG_MS / 2, absoluteExpiresAt: now + LONG_MS });
+        await store.create(original);
+
+        expect(await store.touch(original.id, now + LONG_MS / 4)).toBe(true);
+        expect((await store.get(original.id))?.idleExpiresAt).toBe(original.idleExpiresAt);
+        expect(await store.touch(original.id, now + LONG_MS * 2)).toBe(true);
+        expect((await store.get(original.id))?.idleExpiresAt).toBe(original.absoluteExpiresAt);
+      });
+
+      it('cannot write back tokens that a refresh replaced after the slide read the session', async () => {
+        const { store, clock } = current();
+        const original = record({ idleExpiresAt: clock.now() + SHORT_MS * 4 });
+        await store.create(original);
+        const rotated = { ...original.tokens, accessToken: 'rotated-access', refreshToken: 'rotated-refresh' };
+        expect(await store.replaceTokens(original.id, original.version, rotated, original.claims)).toBe('replaced');
+
+        const slidTo = clock.now() + LONG_MS - 1;
+        expect(await store.touch(original.id, slidTo)).toBe(true);
+        expect(await store.get(original.id)).toStrictEqual({ ...original, tokens: rotated, version: original.version + 1, idleExpiresAt: slidTo });
       });
 
       it('returns false for a deleted session and does not bring it back', async () => {
-        const { store } = current();
+        const { store, clock } = current();
         const session = record();
         await store.create(session);
         await store.delete(session.id);
 
-        expect(await store.update(session)).toBe(false);
+        expect(await store.touch(session.id, clock.now() + LONG_MS)).toBe(false);
         expect(await store.get(session.id)).toBeUndefined();
         expect(await store.deleteBySubject(session.sub)).toBe(0);
       });
 
       it('returns false for a session that never existed', async () => {
-        expect(await current().store.update(record())).toBe(false);
+        expect(await current().store.touch(newId(), current().clock.now() + LONG_MS)).toBe(false);
       });
 
-      it('slides the idle expiry: an updated session outlives one that was not', async () => {
+      it('slides the idle expiry: a touched session outlives one that was not', async () => {
         const { store, clock } = current();
         const idle = record({ idleExpiresAt: clock.now() + SHORT_MS });
         const touched = record({ idleExpiresAt: clock.now() + SHORT_MS });
         await store.create(idle);
         await store.create(touched);
-        expect(await store.update({ ...touched, idleExpiresAt: clock.now() + LONG_MS })).toBe(true);
+        expect(await store.touch(touched.id, clock.now() + LONG_MS)).toBe(true);
 
         await eventually('the untouched session expires', async () => !(await exists(idle.id)));
         expect(await exists(touched.id)).toBe(true);
       }, WAITING_TEST_TIMEOUT_MS);
+    });
+
+    describe('replaceTokens', () => {
+      const newTokens = (label: string) => ({
+        accessToken: `${label}-access`,
+        accessTokenExpiresAt: 1_900_000_000_000,
+        refreshToken: `${label}-refresh`,
+        idToken: `${label}-id`,
+        scope: 'openid offline_access',
+      });
+
+      it('replaces tokens and claims when the version matches, and bumps the version', async () => {
+        const { store } = current();
+        const original = record();
+        await store.create(original);
+        const tokens = newTokens('second');
+
+        expect(await store.replaceTokens(original.id, original.version, tokens, { sub: 'alice', name: 'Alice Renamed' })).toBe('replaced');
+        expect(await store.get(original.id)).toStrictEqual({ ...original, tokens, claims: { sub: 'alice', name: 'Alice Renamed' }, version: original.version + 1 });
+      });
+
+      it('refuses a second refresher that started from the same version (conflict), keeping the first one\'s tokens', async () => {
+        const { store } = current();
+        const original = record();
+        await store.create(original);
+        const first = newTokens('first');
+
+        expect(await store.replaceTokens(original.id, original.version, first, original.claims)).toBe('replaced');
+        expect(await store.replaceTokens(original.id, original.version, newTokens('stale'), original.claims)).toBe('conflict');
+        expect((await store.get(original.id))?.tokens).toStrictEqual(first);
+      });
+
+      it('keeps the idle expiry a slide wrote between the refresher\'s read and its write', async () => {
+        const { store, clock } = current();
+        const original = record({ idleExpiresAt: clock.now() + SHORT_MS * 4 });
+        await store.create(original);
+        const readByRefresher = await store.get(original.id);
+        const slidTo = clock.now() + LONG_MS - 1;
+        expect(await store.touch(original.id, slidTo)).toBe(true);
+
+        expect(await store.replaceTokens(original.id, readByRefresher?.version ?? -1, newTokens('next'), original.claims)).toBe('replaced');
+        expect((await store.get(original.id))?.idleExpiresAt).toBe(slidTo);
+      });
+
+      it('answers missing for a deleted or unknown session and does not bring it back', async () => {
+        const { store } = current();
+        const session = record();
+        await store.create(session);
+        await store.delete(session.id);
+
+        expect(await store.replaceTokens(session.id, session.version, newTokens('late'), session.claims)).toBe('missing');
+        expect(await store.get(session.id)).toBeUndefined();
+        expect(await store.replaceTokens(newId(), 0, newTokens('late'), {})).toBe('missing');
+      });
     });
 
     describe('delete', () => {
@@ -198,7 +277,7 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
         clock.advance(LONG_MS + 1);
 
         expect(await store.get(session.id)).toBeUndefined();
-        expect(await store.update({ ...session, idleExpiresAt: clock.now() + LONG_MS })).toBe(false);
+        expect(await store.touch(session.id, clock.now() + LONG_MS)).toBe(false);
       });
 
       it('does not revive or count an expired session through its indexes', async () => {
@@ -209,7 +288,7 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
         await store.create(live);
 
         await eventually('the short session expires', async () => !(await exists(expiring.id)));
-        expect(await store.update({ ...expiring, idleExpiresAt: clock.now() + LONG_MS })).toBe(false);
+        expect(await store.touch(expiring.id, clock.now() + LONG_MS)).toBe(false);
         expect(await store.deleteByProviderSid('op-shared')).toBe(1);
         expect(await store.deleteBySubject('alice')).toBe(0);
         expect(await store.get(expiring.id)).toBeUndefined();
@@ -287,7 +366,9 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
         expect(await store.tryLock('refresh:a', LONG_MS)).toBeUndefined();
         expect(await store.tryLock('refresh:b', LONG_MS)).toBeDefined();
 
+        expect(await lock?.held()).toBe(true);
         await lock?.release();
+        expect(await lock?.held()).toBe(false);
         expect(await store.tryLock('refresh:a', LONG_MS)).toBeDefined();
       });
 
@@ -301,6 +382,8 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
           takeover = await store.tryLock('refresh:c', LONG_MS);
           return takeover !== undefined;
         });
+        expect(await stale?.held()).toBe(false);
+        expect(await takeover?.held()).toBe(true);
         await stale?.release();
         expect(await store.tryLock('refresh:c', LONG_MS)).toBeUndefined();
 

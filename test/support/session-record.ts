@@ -15,6 +15,7 @@ export function sessionRecord(overrides: Partial<SessionRecord> = {}): SessionRe
     createdAt: T0,
     absoluteExpiresAt: T0 + 28_800_000,
     idleExpiresAt: T0 + 1_800_000,
+    version: 0,
     ...overrides,
   };
 }
