@@ -9,7 +9,7 @@
 # target, last) holds the compiled app and the production dependencies only. No configuration and
 # no secret is baked in: every setting comes from the environment (or *_FILE secrets) at run time.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # Dependencies first, so source edits reuse the cached layer. --ignore-scripts: nothing here needs
 # an install script, and none of them runs with build secrets in reach.
@@ -19,7 +19,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:20-bookworm-slim AS demo
+FROM node:24-bookworm-slim AS demo
 WORKDIR /app
 # The demo services run from TypeScript with tsx and need the dev dependencies (oidc-provider, tsx).
 COPY --from=build /app/node_modules ./node_modules
@@ -28,8 +28,11 @@ COPY demo ./demo
 USER node
 CMD ["node", "--import", "tsx", "demo/provider.ts"]
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# /metrics (session counts, login failure codes) on its own port, which a deployment keeps internal;
+# /healthz and /readyz answer there too, outside the public port's connection limits.
+ENV METRICS_PORT=9464
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
@@ -38,7 +41,7 @@ COPY --from=build /app/dist ./dist
 COPY demo/spa ./demo/spa
 # The files stay root-owned and read-only to the process: it writes nothing to disk.
 USER node
-EXPOSE 3000
+EXPOSE 3000 9464
 HEALTHCHECK --interval=10s --timeout=5s --retries=3 CMD ["node", "dist/cli/healthcheck.js"]
 # Exec form: node is PID 1 and receives SIGTERM itself, which starts the graceful shutdown
 # (SHUTDOWN_GRACE_S, default 10 s; give the orchestrator's stop timeout a few seconds more).

@@ -115,9 +115,9 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...valid, PORT: 'eighty', SESSION_STORE: 'mongo' }).map((p) => p.split(':')[0])).toEqual(['PORT', 'SESSION_STORE']);
   });
 
-  it('warns about the memory store in production only', () => {
-    expect(loadConfig({ ...valid, NODE_ENV: 'production' }).warnings).toEqual([expect.stringMatching(/^memory session store/)]);
-    expect(loadConfig({ ...valid, NODE_ENV: 'production', SESSION_STORE: 'redis', REDIS_URL: 'redis://r:6379' }).warnings).toEqual([]);
+  it('warns about the memory store and metrics on the public port in production only', () => {
+    expect(loadConfig({ ...valid, NODE_ENV: 'production' }).warnings).toEqual([expect.stringMatching(/^memory session store/), expect.stringMatching(/^METRICS_PORT is unset/)]);
+    expect(loadConfig({ ...valid, NODE_ENV: 'production', SESSION_STORE: 'redis', REDIS_URL: 'redis://r:6379', METRICS_PORT: '9464' }).warnings).toEqual([]);
     expect(loadConfig(valid).warnings).toEqual([]);
   });
 

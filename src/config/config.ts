@@ -183,6 +183,10 @@ export function loadConfig(env: Environment): Config {
   }
   if (v.SPA_DIR !== undefined && v.SPA_UPSTREAM_URL !== undefined) problems.push('SPA_UPSTREAM_URL: set either SPA_DIR or SPA_UPSTREAM_URL, not both');
   if (v.METRICS_PORT !== undefined && v.METRICS_PORT === port) problems.push('METRICS_PORT: must differ from PORT');
+  if (v.NODE_ENV === 'production' && v.METRICS_PORT === undefined) {
+    // session counts and login failure codes are for operators, not for anyone who can reach the app
+    warnings.push('METRICS_PORT is unset: /metrics is served on the public port; set METRICS_PORT (the image uses 9464) and keep that port internal');
+  }
   const extraAuthParams = parseExtraAuthParams(v.OIDC_EXTRA_AUTH_PARAMS ?? '', problems);
 
   if (problems.length > 0) throw new ConfigError(problems);

@@ -293,9 +293,9 @@ describe('Dockerfile', () => {
     expect(lint.status).toBe(0);
   });
 
-  it('builds with dev dependencies and runs on an official Node 20 slim image with production dependencies only', () => {
+  it('builds with dev dependencies and runs on an official Node 24 LTS slim image with production dependencies only', () => {
     expect(stages.map((stage) => stage.name)).toEqual(['build', 'demo', 'runtime']);
-    for (const stage of stages) expect(stage.base).toMatch(/^node:20-[a-z]+-slim$/);
+    for (const stage of stages) expect(stage.base).toMatch(/^node:24-[a-z]+-slim$/);
     const build = stageNamed(stages, 'build');
     expect(all(build, 'RUN')).toEqual([expect.stringMatching(/^npm ci(?! .*--omit)/), 'npm run build']);
     const runtime = stageNamed(stages, 'runtime');
@@ -304,7 +304,7 @@ describe('Dockerfile', () => {
     expect(all(runtime, 'COPY').filter((args) => args.startsWith('--from=') && !args.startsWith('--from=build /app/dist '))).toEqual([]);
   });
 
-  it('runs as a non-root user, exposes 3000, checks /healthz, and lets SIGTERM reach node', () => {
+  it('runs as a non-root user, exposes 3000 and the metrics port 9464, checks /healthz, and lets SIGTERM reach node', () => {
     const runtime = stageNamed(stages, 'runtime');
     const user = one(runtime, 'USER');
     expect(user).not.toMatch(/^(root|0)(:|$)/);
@@ -312,7 +312,7 @@ describe('Dockerfile', () => {
     const keywords = runtime.instructions.map((instruction) => instruction.keyword);
     expect(keywords.indexOf('USER')).toBeGreaterThan(keywords.lastIndexOf('COPY'));
     expect(keywords.indexOf('USER')).toBeGreaterThan(keywords.lastIndexOf('RUN'));
-    expect(one(runtime, 'EXPOSE')).toBe('3000');
+    expect(one(runtime, 'EXPOSE')).toBe('3000 9464');
     expect(one(runtime, 'HEALTHCHECK')).toMatch(/ CMD \["node", "dist\/cli\/healthcheck\.js"\]$/);
     expect(one(runtime, 'STOPSIGNAL')).toBe('SIGTERM');
     expect(execForm(one(runtime, 'ENTRYPOINT'))).toEqual(['node', 'dist/main.js']);
@@ -323,8 +323,9 @@ describe('Dockerfile', () => {
     for (const stage of stages) {
       const declared = [...all(stage, 'ENV'), ...all(stage, 'ARG')].map((args) => args.split('=')[0] ?? '');
       expect(declared.filter((name) => /SECRET|PASSWORD|TOKEN|KEY|OIDC_|REDIS_/i.test(name))).toEqual([]);
-      // NODE_ENV=production is the image's mode (it turns development defaults into warnings), not deployment configuration
-      expect(declared.filter((name) => name in variables && name !== 'NODE_ENV')).toEqual([]);
+      // NODE_ENV=production is the image's mode (it turns development defaults into warnings) and METRICS_PORT keeps
+      // metrics off the public port where the image ships: defaults of the image, not deployment configuration
+      expect(declared.filter((name) => name in variables && name !== 'NODE_ENV' && name !== 'METRICS_PORT')).toEqual([]);
     }
   });
 
@@ -506,7 +507,7 @@ describe('docker-compose.yml', () => {
     const gw = gateway.environment;
     expect(env(provider.environment, 'DEMO_GATEWAY_URL')).toBe(env(gw, 'PUBLIC_URL'));
     expect(new URL(env(gw, 'PUBLIC_URL')).port).toBe(env(gw, 'PORT'));
-    expect(env(gw, 'PORT')).toBe(one(stageNamed(stages, 'runtime'), 'EXPOSE'));
+    expect([env(gw, 'PORT'), env(gw, 'METRICS_PORT')].join(' ')).toBe(one(stageNamed(stages, 'runtime'), 'EXPOSE'));
     expect(env(provider.environment, 'DEMO_CLIENT_ID')).toBe(env(gw, 'OIDC_CLIENT_ID'));
     expect(env(provider.environment, 'DEMO_CLIENT_SECRET')).toBe(env(gw, 'OIDC_CLIENT_SECRET'));
     expect(env(provider.environment, 'DEMO_API_AUDIENCE')).toBe(env(api.environment, 'DEMO_API_AUDIENCE'));
