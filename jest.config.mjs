@@ -29,6 +29,8 @@ const common = {
   // Relative imports carry .js (nodenext); the sources are .ts.
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testEnvironment: 'node',
+  // .tools/ holds the Node runtime the test script installs: nothing to crawl there
+  modulePathIgnorePatterns: ['<rootDir>/.tools/'],
 };
 
 export default {

@@ -26,6 +26,26 @@ command -v redis-server >/dev/null 2>&1 || fail "redis-server is missing after i
 step "npm ci"
 npm ci --no-audit --no-fund || fail "npm ci"
 
+# The suite runs on the supported LTS the image ships (Node 24), taken from the npm registry as a
+# package into .tools/ (the `node` wrapper package relies on an install script npm may skip); the
+# machine's own Node (20.19+, what `engines` allows) runs an end-to-end smoke at the end.
+NODE_LTS_MAJOR=24
+case "$(uname -m)" in
+  x86_64) node_arch=x64 ;;
+  aarch64 | arm64) node_arch=arm64 ;;
+  *) fail "no Node $NODE_LTS_MAJOR package for $(uname -m)" ;;
+esac
+lts_dir=".tools/node$NODE_LTS_MAJOR"
+lts_bin="$PWD/$lts_dir/node_modules/node-linux-$node_arch/bin"
+if [ "$("$lts_bin/node" --version 2>/dev/null | cut -d. -f1)" != "v$NODE_LTS_MAJOR" ]; then
+  step "installing Node $NODE_LTS_MAJOR LTS into $lts_dir"
+  npm install --prefix "$lts_dir" --no-save --no-audit --no-fund --no-package-lock "node-linux-$node_arch@$NODE_LTS_MAJOR" || fail "npm install node-linux-$node_arch@$NODE_LTS_MAJOR"
+fi
+machine_path="$PATH"
+machine_node="$(node --version)"
+export PATH="$lts_bin:$PATH"
+step "running on Node $(node --version) (machine: $machine_node)"
+
 step "typecheck"
 npm run typecheck || fail "typecheck (tsc --noEmit)"
 step "lint"
@@ -37,3 +57,8 @@ npm run docs:check || fail "README configuration table is out of date (npm run d
 step "tests (build, unit, e2e)"
 npm test || fail "tests"
 step "bench smoke"; npm run bench:smoke || fail "bench smoke"
+
+step "end-to-end smoke on the machine's Node $machine_node"
+PATH="$machine_path" node --experimental-vm-modules node_modules/jest/bin/jest.js --selectProjects e2e \
+  test/e2e/config.e2e-spec.ts test/e2e/login.e2e-spec.ts test/e2e/proxy.e2e-spec.ts test/e2e/logout.e2e-spec.ts \
+  || fail "end-to-end smoke on Node $machine_node"
