@@ -1,3 +1,4 @@
+import { sealSessionCookie, sessionIdOf } from '../support/gateway-state.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 describe('login through the real provider', () => {
@@ -75,6 +76,21 @@ describe('login through the real provider', () => {
     expect(((await me.json()) as { code: string }).code).toBe('session_required');
   });
 
+  it('issues a new session id at every login: signing in again ends the session the old cookie named', async () => {
+    const browser = await stack.signedIn();
+    const [first] = (await browser.cookies(stack.gateway.url)).filter((c) => c.name === '__Host-bff-session');
+    const firstCookie = `__Host-bff-session=${first?.value ?? ''}`;
+    expect((await fetch(`${stack.gateway.url}/auth/me`, { headers: { cookie: firstCookie } })).status).toBe(200);
+
+    await browser.signIn(stack.gateway.url);
+    const [second] = (await browser.cookies(stack.gateway.url)).filter((c) => c.name === '__Host-bff-session');
+    expect(second?.value).not.toBe(first?.value);
+    expect((await browser.request(`${stack.gateway.url}/auth/me`)).status).toBe(200);
+    const old = await fetch(`${stack.gateway.url}/auth/me`, { headers: { cookie: firstCookie } });
+    expect(old.status).toBe(401);
+    expect(((await old.json()) as { code: string }).code).toBe('session_required');
+  });
+
   it.each(['https://evil.example', '//evil.example', '/\\evil.example', 'javascript:alert(1)'])('falls back to / for returnTo=%s', async (returnTo) => {
     const { final } = await stack.browser().signIn(stack.gateway.url, { returnTo });
     expect(final.url).toBe(`${stack.gateway.url}/`);
@@ -97,8 +113,15 @@ describe('login through the real provider', () => {
     expect(((await res.json()) as { code: string }).code).toBe('session_required');
   });
 
-  it('ignores a session cookie from a gateway with another secret', async () => {
-    const res = await fetch(`${stack.gateway.url}/auth/me`, { headers: { cookie: '__Host-bff-session=bm90LWEtc2VhbGVkLWNvb2tpZQ%3D%3D%3Bbm9uY2U%3D' } });
+  it('ignores a cookie naming a live session when it was sealed with another secret', async () => {
+    const browser = await stack.signedIn();
+    const sid = await sessionIdOf(stack.gateway.app, browser, stack.gateway.url);
+    // the same live session id, sealed once with the gateway's own secret (control) and once with another
+    const own = await sealSessionCookie(stack.gateway.config.session.secrets, sid);
+    const foreign = await sealSessionCookie(['another-secret-of-at-least-32-characters!'], sid);
+    expect((await fetch(`${stack.gateway.url}/auth/me`, { headers: { cookie: `__Host-bff-session=${own}` } })).status).toBe(200);
+    const res = await fetch(`${stack.gateway.url}/auth/me`, { headers: { cookie: `__Host-bff-session=${foreign}` } });
     expect(res.status).toBe(401);
+    expect(((await res.json()) as { code: string }).code).toBe('session_required');
   });
 });

@@ -1,5 +1,7 @@
+import fastifySecureSession from '@fastify/secure-session';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { sessionKey } from '../../src/session/session-cookie.js';
+import Fastify from 'fastify';
+import { deriveCookieKeys, sessionKey } from '../../src/session/session-cookie.js';
 import { SESSION_STORE, type SessionRecord, type SessionStore } from '../../src/session/session-store.js';
 import type { BrowserClient } from './browser.js';
 
@@ -9,11 +11,28 @@ import type { BrowserClient } from './browser.js';
  */
 export async function sessionOf(app: NestFastifyApplication, browser: BrowserClient, gatewayUrl: string, cookieName = '__Host-bff-session'): Promise<{ store: SessionStore; record: SessionRecord }> {
   const store = app.get<SessionStore>(SESSION_STORE);
+  const record = await store.get(sessionKey(await sessionIdOf(app, browser, gatewayUrl, cookieName)));
+  if (record === undefined) throw new Error('the session cookie names no live session');
+  return { store, record };
+}
+
+/** The raw session id inside a browser's sealed session cookie, opened with the gateway's own keys. */
+export async function sessionIdOf(app: NestFastifyApplication, browser: BrowserClient, gatewayUrl: string, cookieName = '__Host-bff-session'): Promise<string> {
   const sealed = (await browser.cookies(gatewayUrl)).find((c) => c.name === cookieName)?.value;
   if (sealed === undefined) throw new Error('the browser holds no session cookie');
   const sid: unknown = app.getHttpAdapter().getInstance().decodeSecureSession(decodeURIComponent(sealed))?.get('sid');
   if (typeof sid !== 'string') throw new Error('the session cookie carries no session id');
-  const record = await store.get(sessionKey(sid));
-  if (record === undefined) throw new Error('the session cookie names no live session');
-  return { store, record };
+  return sid;
+}
+
+/** A session cookie value carrying `sid`, sealed for real under the keys of `secrets` (as a gateway with those secrets would). */
+export async function sealSessionCookie(secrets: readonly string[], sid: string): Promise<string> {
+  const sealer = Fastify();
+  await sealer.register(fastifySecureSession, { key: deriveCookieKeys(secrets), cookieName: 'sealer' });
+  await sealer.ready();
+  try {
+    return encodeURIComponent(sealer.encodeSecureSession(sealer.createSecureSession({ sid })));
+  } finally {
+    await sealer.close();
+  }
 }
