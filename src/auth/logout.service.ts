@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { CONFIG } from '../config/config.module.js';
@@ -61,6 +61,10 @@ export class LogoutService {
     url.searchParams.set('id_token_hint', idToken);
     url.searchParams.set('post_logout_redirect_uri', postLogoutRedirectUri);
     url.searchParams.set('client_id', clientId);
+    // RP-Initiated Logout §2: optional, but some providers (glewlwyd) return to
+    // post_logout_redirect_uri only when it is present. Nothing is kept to check it against: the
+    // return lands on a public page and proves nothing the gateway acts on.
+    url.searchParams.set('state', randomBytes(16).toString('base64url'));
     return url.toString();
   }
 }
