@@ -4,6 +4,12 @@ import { AuthController } from './auth.controller.js';
 import { LoginFlowService } from './login-flow.service.js';
 import { LogoutService } from './logout.service.js';
 import { BackchannelLogoutService } from './backchannel-logout.service.js';
+import { FrontchannelLogoutRoutes } from './frontchannel-logout.routes.js';
 
-@Module({ imports: [OidcModule], controllers: [AuthController], providers: [LoginFlowService, LogoutService, BackchannelLogoutService] })
+@Module({
+  imports: [OidcModule],
+  controllers: [AuthController],
+  providers: [LoginFlowService, LogoutService, BackchannelLogoutService, FrontchannelLogoutRoutes],
+  exports: [FrontchannelLogoutRoutes],
+})
 export class AuthModule {}

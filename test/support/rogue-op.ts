@@ -301,6 +301,11 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
           scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
           // RFC 9207: every authorization response carries `iss`
           authorization_response_iss_parameter_supported: true,
+          // both logout channels, with iss and sid (Back-Channel Logout §2.1, Front-Channel Logout §3)
+          backchannel_logout_supported: true,
+          backchannel_logout_session_supported: true,
+          frontchannel_logout_supported: true,
+          frontchannel_logout_session_supported: true,
         });
         return;
       case 'GET /jwks':
