@@ -56,7 +56,7 @@ describeInChromium('front-channel logout in Chromium', () => {
     const texts: string[] = [];
     for (let i = 0; i < count; i++) {
       const frame = await (await page.$(`#frame-${i}`))?.contentFrame();
-      texts.push(frame === null || frame === undefined ? '(no frame)' : await frame.evaluate(() => document.body.innerText).catch(() => '(blocked)'));
+      texts.push(frame === null || frame === undefined ? '(no frame)' : await frame.locator('body').innerText().catch(() => '(blocked)'));
     }
     return texts;
   }
