@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { OidcModule } from '../oidc/oidc.module.js';
+import { ProxyModule } from '../proxy/proxy.module.js';
 import { AuthController } from './auth.controller.js';
 import { LoginFlowService } from './login-flow.service.js';
 import { LogoutService } from './logout.service.js';
@@ -7,7 +8,7 @@ import { BackchannelLogoutService } from './backchannel-logout.service.js';
 import { FrontchannelLogoutRoutes } from './frontchannel-logout.routes.js';
 
 @Module({
-  imports: [OidcModule],
+  imports: [OidcModule, ProxyModule],
   controllers: [AuthController],
   providers: [LoginFlowService, LogoutService, BackchannelLogoutService, FrontchannelLogoutRoutes],
   exports: [FrontchannelLogoutRoutes],

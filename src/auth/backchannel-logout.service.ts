@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { systemClock } from '../common/clock.js';
 import { LogoutTokenInvalidError, LogoutTokenValidator, type LogoutClaims } from '../oidc/logout-token.validator.js';
+import { WebSocketSessions } from '../proxy/websocket-sessions.js';
 import { SESSION_STORE, type SessionStore } from '../session/session-store.js';
 
 /**
@@ -20,6 +21,7 @@ export class BackchannelLogoutService {
   constructor(
     private readonly validator: LogoutTokenValidator,
     @Inject(SESSION_STORE) private readonly store: SessionStore,
+    private readonly websockets: WebSocketSessions,
   ) {}
 
   async handle(request: FastifyRequest, logoutToken: unknown): Promise<number> {
@@ -38,6 +40,8 @@ export class BackchannelLogoutService {
     // false: a concurrent delivery of this token recorded it first; the sessions are gone either way
     await this.store.markOnce(jtiName(claims.jti), ttlMs);
     request.log.info({ event: 'backchannel_logout', ended }, 'back-channel logout');
+    // this replica's sockets close now; other replicas' at their next check
+    if (ended > 0) void this.websockets.check();
     return ended;
   }
 

@@ -4,6 +4,7 @@ import { sendProblem } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { sessionKey, sidHash } from '../session/session-cookie.js';
+import { WebSocketSessions } from '../proxy/websocket-sessions.js';
 import { SESSION_STORE, type SessionStore } from '../session/session-store.js';
 
 export const FRONTCHANNEL_LOGOUT_PATH = '/auth/frontchannel-logout';
@@ -30,6 +31,7 @@ export class FrontchannelLogoutRoutes {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(SESSION_STORE) private readonly store: SessionStore,
+    private readonly websockets: WebSocketSessions,
   ) {}
 
   /** Call after registerSecurityHeaders: this scope's onSend hook runs after the root's and overrides it. */
@@ -65,6 +67,8 @@ export class FrontchannelLogoutRoutes {
       sendProblem(request, reply, error);
       return;
     }
+    // this replica's sockets close now; other replicas' at their next check
+    if (ended > 0) void this.websockets.check();
     request.log.info({ event: 'frontchannel_logout', outcome, ended, ...(sid === undefined ? {} : { sidHash: sidHash(sessionKey(sid)) }) }, 'front-channel logout');
     await reply.type('text/html; charset=utf-8').send(PAGE);
   }

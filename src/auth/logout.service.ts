@@ -5,6 +5,7 @@ import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ProviderMetadata } from '../oidc/provider-metadata.js';
 import { TokenClient } from '../oidc/token-client.js';
+import { WebSocketSessions } from '../proxy/websocket-sessions.js';
 import { sidHash } from '../session/session-cookie.js';
 import { SessionService } from '../session/session.service.js';
 import type { SessionRecord } from '../session/session-store.js';
@@ -20,6 +21,7 @@ export class LogoutService {
     private readonly sessions: SessionService,
     private readonly provider: ProviderMetadata,
     private readonly tokens: TokenClient,
+    private readonly websockets: WebSocketSessions,
   ) {}
 
   /**
@@ -40,6 +42,7 @@ export class LogoutService {
 
   private async end(request: FastifyRequest, record: SessionRecord): Promise<string> {
     await this.sessions.end(request, record);
+    this.websockets.close(record.id);
     this.log.log(`session ${sidHash(record.id)} ended by logout`);
     const refreshToken = record.tokens.refreshToken;
     if (refreshToken !== undefined) {
