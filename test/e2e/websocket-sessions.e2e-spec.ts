@@ -103,6 +103,41 @@ describe('open WebSockets follow their session', () => {
     });
   });
 
+  describe('while Redis is frozen', () => {
+    let redis: RunningRedis;
+    let behaviour: TestUpstream;
+    let stack: Stack;
+    let socket: OpenUpgrade | undefined;
+
+    beforeAll(async () => {
+      redis = await startRedis();
+      behaviour = await startBehaviourUpstream();
+      stack = await startStack({ UPSTREAM_URL: behaviour.url, SESSION_STORE: 'redis', REDIS_URL: redis.url, SESSION_WEBSOCKET_CHECK_S: '1' });
+    });
+    afterAll(async () => {
+      socket?.close();
+      await stack.stop();
+      await behaviour.close();
+      await redis.close();
+    });
+
+    it('keeps the socket open: a session that cannot be read is not a session that ended', async () => {
+      const browser = await stack.signedIn('frida');
+      socket = await openSocket(browser, stack.gateway.url, '/api/socket');
+      const open = socket;
+      const skippedChecks = (): number => stack.gateway.logLines().filter((line) => String(line['msg']).startsWith('WebSocket session check skipped')).length;
+      const before = skippedChecks();
+      redis.freeze();
+      try {
+        await eventually(() => Promise.resolve(skippedChecks() > before ? true : undefined), CLOSE_DEADLINE_MS, 'a socket check that could not read the session');
+      } finally {
+        redis.thaw();
+      }
+      expect(open.isClosed()).toBe(false);
+      expect((await browser.request(`${stack.gateway.url}/api/socket`, { headers: { 'x-csrf': '1' } })).status).toBe(200);
+    });
+  });
+
   describe('on two replicas sharing one Redis', () => {
     let redis: RunningRedis;
     let op: RunningOp;
