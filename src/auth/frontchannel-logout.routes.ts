@@ -14,7 +14,7 @@ const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Signed out</title></head><body><p>Signed out.</p></body></html>
 `;
 
-type Outcome = 'ended' | 'issuer_mismatch' | 'parameters_missing';
+type Outcome = 'accepted' | 'issuer_mismatch' | 'parameters_missing';
 
 /**
  * OpenID Connect Front-Channel Logout 1.0, opt-in (OIDC_FRONTCHANNEL_LOGOUT): the provider's logout
@@ -60,8 +60,8 @@ export class FrontchannelLogoutRoutes {
     try {
       // §3: with iss and sid the RP must check iss; without a sid there is nothing to end (the cookie is not sent)
       if (iss !== undefined && sid !== undefined) {
-        outcome = iss === this.config.oidc.issuer ? 'ended' : 'issuer_mismatch';
-        if (outcome === 'ended') ended = await this.store.deleteByProviderSid(sid);
+        outcome = iss === this.config.oidc.issuer ? 'accepted' : 'issuer_mismatch';
+        if (outcome === 'accepted') ended = await this.store.deleteByProviderSid(sid);
       }
     } catch (error) {
       sendProblem(request, reply, error);

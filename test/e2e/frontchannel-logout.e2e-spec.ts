@@ -116,7 +116,7 @@ describe('front-channel logout (OpenID Connect Front-Channel Logout 1.0) over pl
       await frontchannel(stack, query('https://op.evil.example', sid));
       const lines = stack.gateway.logLines().slice(before).filter((line) => line['event'] === 'frontchannel_logout');
       expect(lines).toEqual([
-        expect.objectContaining({ level: 30, outcome: 'ended', ended: 1, sidHash: expect.stringMatching(/^[0-9a-f]{8}$/) }),
+        expect.objectContaining({ level: 30, outcome: 'accepted', ended: 1, sidHash: expect.stringMatching(/^[0-9a-f]{8}$/) }),
         expect.objectContaining({ level: 30, outcome: 'issuer_mismatch', ended: 0 }),
       ]);
       expect(stack.gateway.logText()).not.toContain(sid);
