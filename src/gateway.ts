@@ -14,6 +14,7 @@ import { registerSessionCookie } from './session/session-cookie.js';
 import { registerSecurityHeaders } from './common/security-headers.js';
 import { ApiProxyRoutes } from './proxy/api-proxy.routes.js';
 import { registerLoginRateLimit } from './auth/login-rate-limit.js';
+import { FrontchannelLogoutRoutes } from './auth/frontchannel-logout.routes.js';
 import { Metrics } from './metrics/metrics.js';
 import { SpaRoutes } from './spa/spa.routes.js';
 
@@ -55,6 +56,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const fastify = app.getHttpAdapter().getInstance();
   await registerSessionCookie(fastify, config);
   registerSecurityHeaders(fastify);
+  await app.get(FrontchannelLogoutRoutes).register(fastify);
   registerLoginRateLimit(fastify, config);
   const apiProxy = app.get(ApiProxyRoutes);
   await apiProxy.register(fastify);

@@ -92,11 +92,12 @@ export class AuthController {
 
   /**
    * OpenID Connect Back-Channel Logout 1.0: the provider posts a `logout_token`; every session it
-   * names ends, on every replica. 200 on success; 400 problem+json for a bad token, and nothing ends.
+   * names ends, on every replica. 200 on success; 400 problem+json for a bad token, and nothing ends;
+   * 503 when the session store cannot answer, with the token left unused for the provider's retry.
    */
   @Post('backchannel-logout')
   @HttpCode(200)
-  async backchannelLogout(@Body() body: unknown): Promise<void> {
-    await this.backchannel.handle(typeof body === 'object' && body !== null && 'logout_token' in body ? body.logout_token : undefined);
+  async backchannelLogout(@Req() request: FastifyRequest, @Body() body: unknown): Promise<void> {
+    await this.backchannel.handle(request, typeof body === 'object' && body !== null && 'logout_token' in body ? body.logout_token : undefined);
   }
 }

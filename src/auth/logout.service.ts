@@ -1,10 +1,11 @@
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ProviderMetadata } from '../oidc/provider-metadata.js';
 import { TokenClient } from '../oidc/token-client.js';
+import { WebSocketSessions } from '../proxy/websocket-sessions.js';
 import { sidHash } from '../session/session-cookie.js';
 import { SessionService } from '../session/session.service.js';
 import type { SessionRecord } from '../session/session-store.js';
@@ -20,6 +21,7 @@ export class LogoutService {
     private readonly sessions: SessionService,
     private readonly provider: ProviderMetadata,
     private readonly tokens: TokenClient,
+    private readonly websockets: WebSocketSessions,
   ) {}
 
   /**
@@ -40,6 +42,7 @@ export class LogoutService {
 
   private async end(request: FastifyRequest, record: SessionRecord): Promise<string> {
     await this.sessions.end(request, record);
+    this.websockets.close(record.id);
     this.log.log(`session ${sidHash(record.id)} ended by logout`);
     const refreshToken = record.tokens.refreshToken;
     if (refreshToken !== undefined) {
@@ -61,6 +64,10 @@ export class LogoutService {
     url.searchParams.set('id_token_hint', idToken);
     url.searchParams.set('post_logout_redirect_uri', postLogoutRedirectUri);
     url.searchParams.set('client_id', clientId);
+    // RP-Initiated Logout §2: optional, but some providers (glewlwyd) return to
+    // post_logout_redirect_uri only when it is present. Nothing is kept to check it against: the
+    // return lands on a public page and proves nothing the gateway acts on.
+    url.searchParams.set('state', randomBytes(16).toString('base64url'));
     return url.toString();
   }
 }

@@ -8,6 +8,9 @@ import { createSessionStore } from '../session/session.module.js';
 import type { SessionRecord, SessionStore } from '../session/session-store.js';
 import { displayUrl, summarizeConfig } from './config-summary.js';
 
+/** What the provider announces about the logout channels (Back-Channel Logout §2.1, Front-Channel Logout §3). */
+const LOGOUT_METADATA = ['backchannel_logout_supported', 'backchannel_logout_session_supported', 'frontchannel_logout_supported', 'frontchannel_logout_session_supported'] as const;
+
 /** A store that does not answer within this is as good as down for a deploy check. */
 const STORE_CHECK_TIMEOUT_MS = 10_000;
 
@@ -47,12 +50,17 @@ async function checkProvider(provider: ProviderMetadata, config: Config): Promis
     const { document } = await provider.load();
     const optional = (['end_session_endpoint', 'revocation_endpoint'] as const).filter((name) => document[name] !== undefined).map((name) => name.replace('_endpoint', ''));
     const pkce = document.code_challenge_methods_supported;
+    const logout = LOGOUT_METADATA.map((name) => `${name}=${String(document[name] ?? 'absent')}`).join(', ');
     return {
       ok: true,
       lines: [
         `discovery document and JWKS loaded (${discoveryUrl})`,
         `endpoints: authorization, token, jwks${optional.map((name) => `, ${name}`).join('')}`,
+        `logout announced: ${logout}`,
         ...(pkce !== undefined && !pkce.includes('S256') ? ['warning: the provider does not announce PKCE S256'] : []),
+        ...(config.oidc.frontchannelLogout && document.frontchannel_logout_session_supported !== true
+          ? ['warning: OIDC_FRONTCHANNEL_LOGOUT=true, but the provider does not announce frontchannel_logout_session_supported: without iss and sid its requests end nothing']
+          : []),
       ],
     };
   } catch (error) {

@@ -73,6 +73,12 @@ export const variables = {
     description: 'Allowed ID token signature algorithms (asymmetric only; `none` and HMAC are refused).',
   },
   OIDC_POST_LOGOUT_REDIRECT_URI: { schema: httpUrl, description: 'Where the provider sends the browser after logout (default `PUBLIC_URL/`).' },
+  OIDC_FRONTCHANNEL_LOGOUT: {
+    schema: bool,
+    default: 'false',
+    description:
+      'Serve `GET /auth/frontchannel-logout?iss=…&sid=…` (OpenID Connect Front-Channel Logout 1.0): it ends the sessions of that provider `sid` without a cookie, so anyone who learns a provider `sid` could sign that user out. Off unless the provider cannot do back-channel logout.',
+  },
   OIDC_DISCOVERY_TIMEOUT_S: { schema: positiveSeconds, default: '10', description: 'Timeout for each discovery, JWKS, token and revocation request to the provider.' },
 
   UPSTREAM_URL: { schema: httpUrl, description: 'The resource server that `/api/*` is forwarded to, path unchanged. Required unless `PROXY_ROUTES` is set.' },
@@ -99,6 +105,12 @@ export const variables = {
     schema: bool,
     default: 'false',
     description: 'Allow a plain-http, non-loopback `PUBLIC_URL`: the cookie loses `Secure` and the `__Host-` prefix (a warning at start-up). Never in production.',
+  },
+  SESSION_WEBSOCKET_CHECK_S: {
+    schema: positiveSeconds.max(30, 'must be at most 30 seconds'),
+    default: '10',
+    description:
+      'How often open `/api` WebSockets are checked against their session (one store read per session with open sockets): a socket closes at most this long after its session ends elsewhere (another replica, back-channel logout, expiry).',
   },
   TOKEN_REFRESH_SKEW_S: { schema: seconds, default: '30', description: 'Refresh the access token when it expires within this many seconds.' },
 

@@ -33,6 +33,21 @@ describe('loadConfig', () => {
     expect(config.proxy.csrfHeader).toBe('x-csrf');
   });
 
+  it('keeps front-channel logout off and checks WebSockets every 10 s unless told otherwise', () => {
+    expect(loadConfig(valid).oidc.frontchannelLogout).toBe(false);
+    expect(loadConfig(valid).session.websocketCheckS).toBe(10);
+    const config = loadConfig({ ...valid, OIDC_FRONTCHANNEL_LOGOUT: 'true', SESSION_WEBSOCKET_CHECK_S: '1' });
+    expect(config.oidc.frontchannelLogout).toBe(true);
+    expect(config.session.websocketCheckS).toBe(1);
+  });
+
+  it('refuses a WebSocket check interval beyond 30 s and a front-channel switch that is not a boolean', () => {
+    expect(problemsOf({ ...valid, SESSION_WEBSOCKET_CHECK_S: '31', OIDC_FRONTCHANNEL_LOGOUT: 'yes' })).toEqual([
+      'OIDC_FRONTCHANNEL_LOGOUT: must be true or false',
+      'SESSION_WEBSOCKET_CHECK_S: must be at most 30 seconds',
+    ]);
+  });
+
   it('returns a frozen object', () => {
     const config = loadConfig(valid);
     expect(Object.isFrozen(config)).toBe(true);

@@ -26,6 +26,8 @@ export interface Config {
     readonly redirectUri: string;
     readonly postLogoutRedirectUri: string;
     readonly httpTimeoutS: number;
+    /** GET /auth/frontchannel-logout is served (OpenID Connect Front-Channel Logout 1.0). */
+    readonly frontchannelLogout: boolean;
   };
   readonly proxy: {
     readonly routes: readonly ProxyRoute[];
@@ -41,6 +43,8 @@ export interface Config {
     readonly absoluteTimeoutS: number;
     readonly maxEntries: number;
     readonly refreshSkewS: number;
+    /** How often open WebSockets are checked against their session. */
+    readonly websocketCheckS: number;
     readonly cookie: { readonly name: string; readonly secure: boolean };
   };
   readonly redis: { readonly url: string | undefined; readonly password: string | undefined; readonly keyPrefix: string };
@@ -206,6 +210,7 @@ export function loadConfig(env: Environment): Config {
       redirectUri: `${publicUrl}/auth/callback`,
       postLogoutRedirectUri: v.OIDC_POST_LOGOUT_REDIRECT_URI ?? `${publicUrl}/`,
       httpTimeoutS: v.OIDC_DISCOVERY_TIMEOUT_S ?? 10,
+      frontchannelLogout: v.OIDC_FRONTCHANNEL_LOGOUT ?? false,
     },
     proxy: {
       routes: [...routes].sort((a, b) => b.prefix.length - a.prefix.length),
@@ -220,6 +225,7 @@ export function loadConfig(env: Environment): Config {
       absoluteTimeoutS: v.SESSION_ABSOLUTE_TIMEOUT_S ?? 28800,
       maxEntries: v.SESSION_MAX_ENTRIES ?? 100000,
       refreshSkewS: v.TOKEN_REFRESH_SKEW_S ?? 30,
+      websocketCheckS: v.SESSION_WEBSOCKET_CHECK_S ?? 10,
       cookie: { name: secureCookie ? '__Host-bff-session' : 'bff-session', secure: secureCookie },
     },
     redis: { url: v.REDIS_URL, password: v.REDIS_PASSWORD, keyPrefix: v.REDIS_KEY_PREFIX ?? 'bff:' },

@@ -14,3 +14,14 @@ export function describeJoseError(error: unknown, token: 'ID token' | 'logout to
   if (error instanceof errors.JOSENotSupported) return `The ${token} uses an unsupported algorithm or key.`;
   return `The ${token} could not be validated.`;
 }
+
+/** The same failure as a stable snake_case reason code, for log lines (`claim_<name>` for a claim check). */
+export function joseFailureReason(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'expired';
+  if (error instanceof errors.JWTClaimValidationFailed) return `claim_${error.claim}`;
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'signature';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'unknown_key';
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) return 'algorithm';
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return 'malformed';
+  return 'invalid';
+}

@@ -4,7 +4,7 @@ import { GatewayError } from '../common/gateway-error.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ProviderUnavailableError } from './oidc.errors.js';
-import { describeJoseError } from './jose-errors.js';
+import { describeJoseError, joseFailureReason } from './jose-errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
 
 const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -12,7 +12,11 @@ const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-lo
 const MAX_TOKEN_AGE_S = 600;
 
 export class LogoutTokenInvalidError extends GatewayError {
-  constructor(detail: string) {
+  constructor(
+    /** Why, as a stable snake_case code for the log line (the problem's `code` stays logout_token_invalid). */
+    readonly reason: string,
+    detail: string,
+  ) {
     super(400, 'logout_token_invalid', 'Invalid logout token', detail);
   }
 }
@@ -38,7 +42,7 @@ export class LogoutTokenValidator {
     try {
       decodeProtectedHeader(token);
     } catch {
-      throw new LogoutTokenInvalidError('The logout token is not a signed JWT.');
+      throw new LogoutTokenInvalidError('malformed', 'The logout token is not a signed JWT.');
     }
     let payload: JWTPayload;
     try {
@@ -48,27 +52,29 @@ export class LogoutTokenValidator {
         algorithms: [...idTokenAlgs],
         clockTolerance: clockSkewS,
         maxTokenAge: MAX_TOKEN_AGE_S,
-        // §2.4 (final, 2022): iat, exp and jti are all REQUIRED
-        requiredClaims: ['iat', 'exp', 'jti'],
+        // §2.4 of the final spec (2022) requires exp as well, but draft 06 did not, and providers
+        // built on it (glewlwyd) send none: the token's age then rests on iat and maxTokenAge alone.
+        // A present exp is still checked.
+        requiredClaims: ['iat', 'jti'],
       }));
     } catch (error) {
       if (error instanceof ProviderUnavailableError) throw error;
-      throw new LogoutTokenInvalidError(describeJoseError(error, 'logout token'));
+      throw new LogoutTokenInvalidError(joseFailureReason(error), describeJoseError(error, 'logout token'));
     }
     const events = payload['events'];
     if (typeof events !== 'object' || events === null || Array.isArray(events) || !(BACKCHANNEL_LOGOUT_EVENT in events)) {
-      throw new LogoutTokenInvalidError('The logout token lacks the back-channel logout event.');
+      throw new LogoutTokenInvalidError('events', 'The logout token lacks the back-channel logout event.');
     }
     const event: unknown = Reflect.get(events, BACKCHANNEL_LOGOUT_EVENT);
-    if (typeof event !== 'object' || event === null || Array.isArray(event)) throw new LogoutTokenInvalidError('The back-channel logout event must be a JSON object.');
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) throw new LogoutTokenInvalidError('events', 'The back-channel logout event must be a JSON object.');
     // §2.4: a nonce would let an ID token pass as a logout token
-    if ('nonce' in payload) throw new LogoutTokenInvalidError('A logout token must not contain a nonce.');
+    if ('nonce' in payload) throw new LogoutTokenInvalidError('nonce', 'A logout token must not contain a nonce.');
     const sub = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
     const sidClaim = payload['sid'];
     const sid = typeof sidClaim === 'string' && sidClaim !== '' ? sidClaim : undefined;
-    if (sub === undefined && sid === undefined) throw new LogoutTokenInvalidError('The logout token names neither a session (sid) nor a subject (sub).');
+    if (sub === undefined && sid === undefined) throw new LogoutTokenInvalidError('no_subject', 'The logout token names neither a session (sid) nor a subject (sub).');
     const iat = payload.iat ?? 0;
-    if (iat > Date.now() / 1000 + clockSkewS) throw new LogoutTokenInvalidError('The logout token was issued in the future (iat).');
+    if (iat > Date.now() / 1000 + clockSkewS) throw new LogoutTokenInvalidError('claim_iat', 'The logout token was issued in the future (iat).');
     const jti = payload.jti ?? '';
     return { jti, sub, sid, rememberUntilS: Math.max(payload.exp ?? iat, iat + MAX_TOKEN_AGE_S) + clockSkewS };
   }

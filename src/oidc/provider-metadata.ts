@@ -18,6 +18,9 @@ const DiscoveryDocumentSchema = z.object({
   userinfo_endpoint: z.url().optional(),
   code_challenge_methods_supported: z.array(z.string()).optional(),
   backchannel_logout_supported: z.boolean().optional(),
+  backchannel_logout_session_supported: z.boolean().optional(),
+  frontchannel_logout_supported: z.boolean().optional(),
+  frontchannel_logout_session_supported: z.boolean().optional(),
   authorization_response_iss_parameter_supported: z.boolean().optional(),
 });
 export type DiscoveryDocument = z.infer<typeof DiscoveryDocumentSchema>;

@@ -13,6 +13,7 @@ import { applyForwardingPolicy } from './forwarded-headers.js';
 import { matchRoute, type RouteMatch } from './proxy-routes.js';
 import { ApiRouteNotFoundError, CrossOriginRequestError, InvalidUpstreamPathError, RequestBodyTooLargeError } from './proxy.errors.js';
 import { ProxyService } from './proxy.service.js';
+import { WebSocketSessions } from './websocket-sessions.js';
 
 /**
  * ALL /api/* → the upstream, with the session's access token. Registered on Fastify directly (not a
@@ -29,6 +30,7 @@ export class ApiProxyRoutes {
     private readonly sessions: SessionService,
     private readonly refresher: TokenRefresher,
     private readonly proxy: ProxyService,
+    private readonly websockets: WebSocketSessions,
   ) {
     const url = new URL(config.server.publicUrl);
     this.publicHost = url.host;
@@ -58,6 +60,7 @@ export class ApiProxyRoutes {
       const fresh = await this.refresher.fresh(record);
       applyForwardingPolicy(req.headers, this.forwardContext(req, fresh.tokens.accessToken, req.socket.remoteAddress ?? '', true));
       this.proxy.forwardUpgrade(req, socket, head, match.route.target, match.upstreamPath);
+      this.websockets.track(socket, record.id);
     } catch (error) {
       const { status, code } = mapError(error);
       this.log.debug(`websocket handshake refused: ${code}`);

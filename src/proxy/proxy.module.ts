@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ApiProxyRoutes } from './api-proxy.routes.js';
 import { ProxyService } from './proxy.service.js';
+import { WebSocketSessions } from './websocket-sessions.js';
 
-@Module({ providers: [ProxyService, ApiProxyRoutes], exports: [ApiProxyRoutes, ProxyService] })
+@Module({ providers: [ProxyService, ApiProxyRoutes, WebSocketSessions], exports: [ApiProxyRoutes, ProxyService, WebSocketSessions] })
 export class ProxyModule {}

@@ -108,6 +108,10 @@ export class MemorySessionStore implements SessionStore {
     return Promise.resolve(true);
   }
 
+  isMarked(name: string): Promise<boolean> {
+    return Promise.resolve((this.once.get(name) ?? 0) > this.clock.now());
+  }
+
   ping(): Promise<void> {
     return Promise.resolve();
   }

@@ -350,6 +350,10 @@ export class RedisSessionStore implements SessionStore {
     return result === 'OK';
   }
 
+  async isMarked(name: string): Promise<boolean> {
+    return (await this.call(() => this.redis.exists(this.keys.once + name))) === 1;
+  }
+
   async ping(): Promise<void> {
     await this.call(() => this.redis.ping());
   }

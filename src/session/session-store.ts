@@ -71,6 +71,8 @@ export interface SessionStore {
   tryLock(name: string, ttlMs: number): Promise<StoreLock | undefined>;
   /** Records a one-time value (a logout token's jti); false when it was seen before. */
   markOnce(name: string, ttlMs: number): Promise<boolean>;
+  /** True while a value recorded by markOnce is remembered; records nothing. */
+  isMarked(name: string): Promise<boolean>;
   /** Resolves when the store answers (readiness). */
   ping(): Promise<void>;
   /** Sessions held (memory store; undefined where counting would be expensive). */

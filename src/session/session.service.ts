@@ -43,7 +43,12 @@ export class SessionService {
 
   /** For requests Fastify does not route (WebSocket handshakes): the session of a cookie's id. */
   async loadBySid(sid: string, slide: boolean): Promise<SessionRecord | undefined> {
-    const record = await this.store.get(sessionKey(sid));
+    return this.loadByKey(sessionKey(sid), slide);
+  }
+
+  /** The session under its store key (open WebSockets re-check theirs); slides like loadBySid. */
+  async loadByKey(key: string, slide: boolean): Promise<SessionRecord | undefined> {
+    const record = await this.store.get(key);
     if (record === undefined || !slide) return record;
     const idleExpiresAt = slidIdleExpiry(record, systemClock.now(), this.config.session.idleTimeoutS);
     if (idleExpiresAt === undefined) return record;

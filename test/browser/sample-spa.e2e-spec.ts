@@ -264,7 +264,8 @@ describeInChromium('the sample SPA in Chromium', () => {
     await page.getByRole('heading', { name: `Do you want to sign-out from ${new URL(stack.op.issuer).host}?` }).waitFor();
     await page.getByRole('button', { name: 'Yes, sign me out' }).click();
 
-    await page.waitForURL(`${spa}/`);
+    // back from the provider with the end-session request's state (RP-Initiated Logout §3)
+    await page.waitForURL((url) => url.href.startsWith(`${spa}/?state=`));
     await page.getByTestId('signed-out').waitFor();
     expect(await page.getByTestId('signed-in').isHidden()).toBe(true);
     expect((await browser.context.cookies(spa)).map((c) => c.name)).not.toContain(cookieName);

@@ -29,13 +29,16 @@ describe('logout', () => {
     expect(location.searchParams.get('id_token_hint')).toMatch(/^eyJ/);
     expect(location.searchParams.get('post_logout_redirect_uri')).toBe(`${stack.gateway.url}/`);
     expect(location.searchParams.get('client_id')).toBe(stack.op.clientId);
+    // some providers (glewlwyd) return to post_logout_redirect_uri only when state is sent
+    expect(location.searchParams.get('state')).toMatch(/^[A-Za-z0-9_-]{22,}$/);
     expect(res.headers.get('set-cookie')).toMatch(/__Host-bff-session=;.*Max-Age=0|__Host-bff-session=;.*Expires=Thu, 01 Jan 1970/);
     expect(await isSignedIn(browser)).toBe(false);
 
     const page = await browser.navigate(location.href);
     expect(page.response.status).toBe(200);
     const done = await browser.confirmProviderLogout(page.response);
-    expect(done.visited.at(-1)).toBe(`${stack.gateway.url}/`);
+    // the provider comes back with the state it was sent (RP-Initiated Logout §3)
+    expect(done.visited.at(-1)).toBe(`${stack.gateway.url}/?state=${location.searchParams.get('state') ?? ''}`);
   });
 
   it('revokes the refresh token at the provider', async () => {
@@ -79,6 +82,17 @@ describe('logout', () => {
     const body = (await res.json()) as { redirectTo: string };
     expect(body.redirectTo.startsWith(`${stack.op.issuer}/session/end?`)).toBe(true);
     expect(await isSignedIn(browser)).toBe(false);
+  });
+
+  it('sends a fresh random state with every end-session redirect', async () => {
+    const states: Array<string | null> = [];
+    for (const login of ['sara', 'sean']) {
+      const browser = await stack.signedIn(login);
+      const res = await browser.request(`${stack.gateway.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
+      states.push(new URL(((await res.json()) as { redirectTo: string }).redirectTo).searchParams.get('state'));
+    }
+    expect(states).toEqual([expect.stringMatching(/^[A-Za-z0-9_-]{22,}$/), expect.stringMatching(/^[A-Za-z0-9_-]{22,}$/)]);
+    expect(states[0]).not.toBe(states[1]);
   });
 
   it('accepts a form POST carrying the session\'s sid with a 302', async () => {

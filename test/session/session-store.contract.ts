@@ -405,6 +405,20 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
         expect(await store.markOnce('jti-3', SHORT_MS)).toBe(true);
         await eventually('the mark expires', () => store.markOnce('jti-3', LONG_MS));
       }, WAITING_TEST_TIMEOUT_MS);
+
+      it('isMarked reads a mark without recording one', async () => {
+        const { store } = current();
+        expect(await store.isMarked('jti-4')).toBe(false);
+        expect(await store.isMarked('jti-4')).toBe(false);
+        expect(await store.markOnce('jti-4', LONG_MS)).toBe(true);
+        expect(await store.isMarked('jti-4')).toBe(true);
+      });
+
+      it('isMarked forgets a mark after its ttl', async () => {
+        const { store } = current();
+        expect(await store.markOnce('jti-5', SHORT_MS)).toBe(true);
+        await eventually('the mark expires', async () => !(await store.isMarked('jti-5')));
+      }, WAITING_TEST_TIMEOUT_MS);
     });
 
     it('answers ping', async () => {

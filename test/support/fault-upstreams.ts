@@ -13,6 +13,8 @@ export interface SeenRequest {
 export interface TestUpstream {
   readonly url: string;
   readonly seen: SeenRequest[];
+  /** Upgraded (WebSocket) connections still open on the upstream's side. */
+  openUpgrades(): number;
   close(): Promise<void>;
 }
 
@@ -93,10 +95,13 @@ export async function startBehaviourUpstream(): Promise<TestUpstream> {
       res.end(body);
     });
   });
+  let openUpgrades = 0;
   server.on('upgrade', (req, socket) => {
+    openUpgrades++;
+    socket.once('close', () => openUpgrades--);
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyBytes: 0, bodySha256: '' });
     socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
     socket.pipe(socket);
   });
-  return { url: await listen(server), seen, close: closer(server) };
+  return { url: await listen(server), seen, openUpgrades: () => openUpgrades, close: closer(server) };
 }

@@ -70,3 +70,54 @@ export async function upgradeAndEcho(baseUrl: string, path: string, headers: Rec
     socket.on('close', () => finish(received));
   });
 }
+
+export interface OpenUpgrade {
+  /** The status line of the answer to the handshake. */
+  readonly statusLine: string;
+  /** Resolves when the connection closes (either side). */
+  readonly closed: Promise<void>;
+  readonly isClosed: () => boolean;
+  close(): void;
+}
+
+/**
+ * An HTTP/1.1 WebSocket handshake on a raw socket (Node 20 has no WebSocket client) that stays
+ * open after a 101, for tests of who closes it and when.
+ */
+export async function openUpgrade(baseUrl: string, path: string, headers: Record<string, string>): Promise<OpenUpgrade> {
+  const url = new URL(baseUrl);
+  const socket = connect(Number(url.port), url.hostname);
+  let closed = false;
+  const closedPromise = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      closed = true;
+      resolve();
+    }),
+  );
+  // a reset by the gateway is one way of closing; the test looks at 'close'
+  socket.on('error', () => undefined);
+  const statusLine = await new Promise<string>((resolve, reject) => {
+    let received = '';
+    const timer = setTimeout(() => reject(new Error(`no answer to the upgrade; got ${JSON.stringify(received)}`)), 10_000);
+    const onData = (chunk: Buffer): void => {
+      received += chunk.toString('latin1');
+      if (!received.includes('\r\n\r\n')) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      resolve(received.slice(0, received.indexOf('\r\n')));
+    };
+    socket.on('data', onData);
+    void closedPromise.then(() => {
+      clearTimeout(timer);
+      resolve(received.slice(0, Math.max(received.indexOf('\r\n'), 0)));
+    });
+    socket.on('connect', () => {
+      const lines = [`GET ${path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='];
+      for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    });
+  });
+  // keep reading so the socket sees the gateway's FIN
+  socket.resume();
+  return { statusLine, closed: closedPromise, isClosed: () => closed, close: () => socket.destroy() };
+}

@@ -204,6 +204,10 @@ async function readForm(request: IncomingMessage): Promise<Record<string, string
   return Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
 }
 
+function escapeAttribute(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
 function send(response: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   response.writeHead(status, { 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...headers });
   response.end(body);
@@ -301,6 +305,11 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
           scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
           // RFC 9207: every authorization response carries `iss`
           authorization_response_iss_parameter_supported: true,
+          // both logout channels, with iss and sid (Back-Channel Logout §2.1, Front-Channel Logout §3)
+          backchannel_logout_supported: true,
+          backchannel_logout_session_supported: true,
+          frontchannel_logout_supported: true,
+          frontchannel_logout_session_supported: true,
         });
         return;
       case 'GET /jwks':
@@ -326,6 +335,15 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
         const target = params['post_logout_redirect_uri'];
         if (target === undefined) send(response, 200, 'signed out', { 'content-type': 'text/plain' });
         else send(response, 302, '', { location: target });
+        return;
+      }
+      case 'GET /logout-page': {
+        // the provider's own "you are signed out" page: it loads each client's front-channel logout
+        // URI (with iss and sid) in an iframe (Front-Channel Logout 1.0 §2); `frame` gives them
+        const frames = url.searchParams.getAll('frame').map((src, i) => `<iframe id="frame-${i}" title="client ${i}" src="${escapeAttribute(src)}"></iframe>`);
+        send(response, 200, `<!doctype html><html><head><meta charset="utf-8"><title>Signed out</title></head><body>${frames.join('')}</body></html>`, {
+          'content-type': 'text/html; charset=utf-8',
+        });
         return;
       }
       default:
