@@ -318,19 +318,27 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
         const { store } = current();
         const original = record();
         await store.create(original);
-        const bothRead = [gate(), gate()];
+        const firstRead = gate();
+        const secondRead = gate();
         const firstWritten = gate();
 
-        const refresher = async (index: 0 | 1, label: string, after: Promise<void>): Promise<string> => {
+        const first = (async () => {
           const seen = await read(original.id);
-          bothRead[index]?.open();
-          await Promise.all([...bothRead.map((g) => g.passed), after]);
-          const result = await store.replaceTokens(original.id, seen.version, tokens(label), original.claims);
-          if (index === 0) firstWritten.open();
+          firstRead.open();
+          await secondRead.passed;
+          const result = await store.replaceTokens(original.id, seen.version, tokens('first'), original.claims);
+          firstWritten.open();
           return result;
-        };
+        })();
+        const second = (async () => {
+          await firstRead.passed;
+          const seen = await read(original.id);
+          secondRead.open();
+          await firstWritten.passed;
+          return store.replaceTokens(original.id, seen.version, tokens('second'), original.claims);
+        })();
 
-        expect(await Promise.all([refresher(0, 'first', Promise.resolve()), refresher(1, 'second', firstWritten.passed)])).toEqual(['replaced', 'conflict']);
+        expect(await Promise.all([first, second])).toEqual(['replaced', 'conflict']);
         expect(await store.get(original.id)).toStrictEqual({ ...original, tokens: tokens('first'), version: original.version + 1 });
       });
 
