@@ -95,7 +95,7 @@ export const variables = {
     schema: csv.pipe(z.array(z.string().min(32, 'must be at least 32 characters')).min(1, 'must be at least 32 characters')),
     required: true,
     secret: true,
-    description: 'Keys the session cookie: at least 32 characters. A comma-separated list rotates secrets: the first seals new cookies, all open existing ones. Or `SESSION_SECRET_FILE`.',
+    description: 'Keys the session cookie and the Redis store\'s sealed records: at least 32 characters. A comma-separated list rotates secrets: the first seals new cookies and records, all open existing ones (keep a retired secret listed for `SESSION_ABSOLUTE_TIMEOUT_S`). Or `SESSION_SECRET_FILE`.',
   },
   SESSION_STORE: { schema: z.enum(['memory', 'redis']), default: 'memory', description: '`memory` (one process) or `redis` (several replicas; needs `REDIS_URL`).' },
   SESSION_IDLE_TIMEOUT_S: { schema: positiveSeconds, default: '1800', description: 'A session ends after this long without activity.' },

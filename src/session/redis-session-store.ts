@@ -1,25 +1,48 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { Logger } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
+import { RecordSeal } from './record-seal.js';
+import { sidHash } from './session-cookie.js';
 import { SessionStoreUnavailableError } from './session.errors.js';
 import type { ReplaceTokensResult, SessionRecord, SessionStore, SessionTokens, StoreLock } from './session-store.js';
 
 /*
  * Key layout, everything under `keyPrefix` (default `bff:`):
  *
- *   <prefix>session:<id>   string: the SessionRecord as versioned JSON; PEXPIREAT min(idleExpiresAt, absoluteExpiresAt)
- *   <prefix>sub:<sub>      set of session ids of one user, for deleteBySubject (back-channel logout by sub)
- *   <prefix>psid:<sid>     set of session ids bound to the provider's sid, for deleteByProviderSid
- *   <prefix>lock:<name>    string: the owner's random token; PX ttl (refresh single-flight)
- *   <prefix>once:<name>    string "1"; PX ttl (logout token jti replay protection)
+ *   <prefix>record:<id>        hash, one per session; PEXPIREAT min(idle, abs):
+ *                                v       version (decimal; replaceTokens' compare-and-set)
+ *                                idle    idle expiry, epoch ms
+ *                                abs     absolute expiry, epoch ms
+ *                                sub     HMAC of the user's sub (its by-sub index)
+ *                                psid    HMAC of the provider's sid (its by-psid index), absent without one
+ *                                ident   sealed { sub, providerSid, logoutValue, createdAt }; written once
+ *                                tokens  sealed { tokens, claims }; replaced by replaceTokens
+ *   <prefix>by-sub:<hmac>      set of session ids of one user, for deleteBySubject (back-channel logout by sub)
+ *   <prefix>by-psid:<hmac>     set of session ids bound to the provider's sid, for deleteByProviderSid
+ *   <prefix>lock:<name>        string: the owner's random token; PX ttl (refresh single-flight; the
+ *                              name holds the store key, itself a SHA-256 of the cookie's session id)
+ *   <prefix>once:<sha256>      string "1"; PX ttl (logout token jti replay protection; the jti is hashed)
  *
- * Index sets expire no earlier than their newest member. A member whose session expired by TTL is
- * harmless (a set member never recreates a session) and is pruned at the user's next sign-in
- * (create) or by deleteBySubject / deleteByProviderSid. Every write that touches a session and its indexes is one Lua script, so a crash
- * between steps cannot leave a session reachable without its index or the reverse.
+ * <id> is the store key (SHA-256 of the session id in the cookie). Sealed fields are AES-256-GCM
+ * under a key derived from SESSION_SECRET (RecordSeal); their associated data names the record
+ * and the field (and, for tokens, the version), so a field copied to another record or position
+ * does not open. The HMACs are keyed from SESSION_SECRET too: without it, a dump cannot tell
+ * which user a session belongs to, only that two sessions share one. What the scripts need (version,
+ * expiries, index hashes) stays readable beside the sealed fields: Lua cannot open them.
  *
- * The scripts derive index and session keys from values inside the script, which a single Redis
+ * Index sets expire no earlier than their newest member (create and touch extend them). A member
+ * whose session expired by TTL is harmless (a set member never recreates a session) and is pruned
+ * at the user's next sign-in (create) or by deleteBySubject / deleteByProviderSid. Every write that
+ * touches a session and its indexes is one Lua script, so a crash between steps cannot leave a
+ * session reachable without its index or the reverse.
+ *
+ * Records of the previous format (a JSON string under <prefix>session:<id>, indexes under
+ * <prefix>sub: and <prefix>psid:) are never read: an upgrade signs users out once, and the old keys
+ * expire by their own TTL.
+ *
+ * The scripts derive index and record keys from values inside the script, which a single Redis
  * (or a primary with replicas) allows and Redis Cluster does not: this store does not support Cluster.
  */
 
@@ -27,9 +50,6 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
 const DEFAULT_READY_TIMEOUT_MS = 2000;
 const CONNECT_TIMEOUT_MS = 2000;
 const MAX_RECONNECT_DELAY_MS = 2000;
-const RECORD_VERSION = 1;
-/** A swap lost to a concurrent slide is retried this often before giving up. */
-const SWAP_ATTEMPTS = 3;
 
 export interface RedisSessionStoreOptions {
   /** `redis://` or `rediss://` (TLS); may carry a username, password and database number. */
@@ -37,6 +57,8 @@ export interface RedisSessionStoreOptions {
   /** Overrides any password in `url`. */
   readonly password: string | undefined;
   readonly keyPrefix: string;
+  /** SESSION_SECRET's list: the first seals records and keys their index hashes, all open and find them. */
+  readonly secrets: readonly string[];
   /** How long one command may take before it fails with SessionStoreUnavailableError. Default 1000 ms. */
   readonly commandTimeoutMs?: number;
 }
@@ -48,11 +70,16 @@ const nullableString = z
   .nullable()
   .transform((value) => value ?? undefined);
 
-const RecordSchema = z.object({
-  id: z.string().min(1),
+/** The sealed part written once at creation. */
+const IdentSchema = z.object({
   sub: z.string().min(1),
   providerSid: nullableString,
-  claims: z.record(z.string(), z.unknown()),
+  logoutValue: z.string(),
+  createdAt: z.number(),
+});
+
+/** The sealed part replaceTokens replaces. */
+const TokensSchema = z.object({
   tokens: z.object({
     accessToken: z.string(),
     accessTokenExpiresAt: z.number(),
@@ -60,54 +87,66 @@ const RecordSchema = z.object({
     idToken: z.string(),
     scope: nullableString,
   }),
-  logoutValue: z.string(),
-  createdAt: z.number(),
-  absoluteExpiresAt: z.number(),
-  idleExpiresAt: z.number(),
-  // records written before versions existed read as version 0
-  version: z.number().int().min(0).default(0),
+  claims: z.record(z.string(), z.unknown()),
 });
 
-// The version lets a later release change the shape and still recognise what an older one wrote.
-const StoredSchema = z.object({ v: z.literal(RECORD_VERSION), record: RecordSchema });
+const decimal = z.string().regex(/^-?\d+(\.\d+)?$/).transform(Number);
 
-function serialize(record: SessionRecord): string {
-  const stored = {
-    id: record.id,
-    sub: record.sub,
-    providerSid: record.providerSid ?? null,
-    claims: record.claims,
-    tokens: {
-      accessToken: record.tokens.accessToken,
-      accessTokenExpiresAt: record.tokens.accessTokenExpiresAt,
-      refreshToken: record.tokens.refreshToken ?? null,
-      idToken: record.tokens.idToken,
-      scope: record.tokens.scope ?? null,
-    },
-    logoutValue: record.logoutValue,
-    createdAt: record.createdAt,
-    absoluteExpiresAt: record.absoluteExpiresAt,
-    idleExpiresAt: record.idleExpiresAt,
-    version: record.version,
-  };
-  return JSON.stringify({ v: RECORD_VERSION, record: stored });
+/** The hash as HGETALL returns it; anything else is not a record this release wrote. */
+const HashSchema = z.object({
+  v: z.string().regex(/^\d+$/).transform(Number),
+  idle: decimal,
+  abs: decimal,
+  ident: z.string().min(1),
+  tokens: z.string().min(1),
+});
+
+// Associated data of the sealed fields: the record's store key and the field, and for the tokens
+// the version they were written as, so neither a copy under another key nor an older tokens field
+// put back beside a newer version opens.
+const identData = (id: string): string => `bff-session-record-v2\u0000${id}\u0000ident`;
+const tokensData = (id: string, version: number): string => `bff-session-record-v2\u0000${id}\u0000tokens\u0000${version}`;
+
+function sealIdent(seal: RecordSeal, record: SessionRecord): string {
+  const ident = { sub: record.sub, providerSid: record.providerSid ?? null, logoutValue: record.logoutValue, createdAt: record.createdAt };
+  return seal.seal(JSON.stringify(ident), identData(record.id));
 }
 
-/** The one place a Redis payload becomes a SessionRecord; anything unexpected is "no session". */
-function parseRecord(raw: string, id: string): SessionRecord | undefined {
+function sealTokens(seal: RecordSeal, id: string, version: number, tokens: SessionTokens, claims: Readonly<Record<string, unknown>>): string {
+  const stored = {
+    tokens: {
+      accessToken: tokens.accessToken,
+      accessTokenExpiresAt: tokens.accessTokenExpiresAt,
+      refreshToken: tokens.refreshToken ?? null,
+      idToken: tokens.idToken,
+      scope: tokens.scope ?? null,
+    },
+    claims,
+  };
+  return seal.seal(JSON.stringify(stored), tokensData(id, version));
+}
+
+/** Opens one sealed field into its schema; undefined when it does not open or does not parse. */
+function openField<T>(seal: RecordSeal, sealed: string, associatedData: string, schema: z.ZodType<T>): T | undefined {
+  const plaintext = seal.open(sealed, associatedData);
+  if (plaintext === undefined) return undefined;
   let json: unknown;
   try {
-    json = JSON.parse(raw);
+    json = JSON.parse(plaintext);
   } catch {
-    return undefined; // malformed JSON is a missing session, by contract
+    return undefined; // sealed by us yet not JSON: a record this release cannot read is no session
   }
-  const parsed = StoredSchema.safeParse(json);
-  if (!parsed.success || parsed.data.record.id !== id) return undefined;
-  return parsed.data.record;
+  const parsed = schema.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
 }
 
-function expiresAt(record: SessionRecord): number {
+function expiresAt(record: Pick<SessionRecord, 'idleExpiresAt' | 'absoluteExpiresAt'>): number {
   return Math.min(record.idleExpiresAt, record.absoluteExpiresAt);
+}
+
+/** PEXPIREAT takes whole milliseconds; rounding up never ends a session early. */
+function expireAtArg(at: number): string {
+  return String(Math.ceil(at));
 }
 
 interface LuaScript {
@@ -120,20 +159,28 @@ function script(body: string): LuaScript {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
-// Shared by the session scripts. ARGV layout of every caller: [1] session key prefix,
-// [2] sub index prefix, [3] psid index prefix, then script-specific values.
+// Shared by the session scripts. ARGV layout of every caller: [1] record key prefix,
+// [2] by-sub index prefix, [3] by-psid index prefix, then script-specific values.
+// Numbers that are written back travel as the caller's strings: Lua would print large
+// numbers in exponent notation, which PEXPIREAT and the TS side do not read.
 const LUA_HELPERS = `
-local sessionPrefix, subPrefix, psidPrefix = ARGV[1], ARGV[2], ARGV[3]
+local recordPrefix, subPrefix, psidPrefix = ARGV[1], ARGV[2], ARGV[3]
 
--- the sub and sid of a stored record, or nil for a record that does not decode
-local function indexKeysOf(raw)
-  local ok, stored = pcall(cjson.decode, raw)
-  if not ok or type(stored) ~= 'table' or type(stored.record) ~= 'table' then return nil end
-  local record = stored.record
+local function indexKeysOf(key)
+  local fields = redis.call('HMGET', key, 'sub', 'psid')
   local keys = {}
-  if type(record.sub) == 'string' then keys[#keys + 1] = subPrefix .. record.sub end
-  if type(record.providerSid) == 'string' then keys[#keys + 1] = psidPrefix .. record.providerSid end
-  return keys, record
+  if fields[1] then keys[#keys + 1] = subPrefix .. fields[1] end
+  if fields[2] then keys[#keys + 1] = psidPrefix .. fields[2] end
+  return keys
+end
+
+-- the version, idle and absolute expiry of a record that is live by the caller's clock, or nil
+local function live(key, now)
+  local fields = redis.call('HMGET', key, 'v', 'idle', 'abs')
+  local version, idle, abs = tonumber(fields[1]), tonumber(fields[2]), tonumber(fields[3])
+  if not version or not idle or not abs then return nil end
+  if math.min(idle, abs) <= tonumber(now) then return nil end
+  return version, idle, abs, fields[3]
 end
 
 local function redisNowMs()
@@ -149,77 +196,89 @@ end
 
 local function pruneIndex(key)
   for _, member in ipairs(redis.call('SMEMBERS', key)) do
-    if redis.call('EXISTS', sessionPrefix .. member) == 0 then redis.call('SREM', key, member) end
+    if redis.call('EXISTS', recordPrefix .. member) == 0 then redis.call('SREM', key, member) end
   end
 end
 
-local function unindex(raw, id)
-  local keys = indexKeysOf(raw)
-  if keys then
-    for _, key in ipairs(keys) do redis.call('SREM', key, id) end
-  end
-end
-
--- prune: drop members whose session expired; done on create (a login), not on every update
-local function write(key, id, json, at, sub, psid, prune)
-  redis.call('SET', key, json)
-  redis.call('PEXPIREAT', key, at)
-  local indexes = { subPrefix .. sub }
-  if psid ~= '' then indexes[2] = psidPrefix .. psid end
-  for _, index in ipairs(indexes) do
-    if prune then pruneIndex(index) end
-    redis.call('SADD', index, id)
-    extendTo(index, at)
-  end
+local function unindex(key, id)
+  for _, index in ipairs(indexKeysOf(key)) do redis.call('SREM', index, id) end
 end
 `;
 
-// KEYS[1] session key; ARGV[4] id, [5] json, [6] expiresAt, [7] sub, [8] sid or ''
+// KEYS[1] record key; ARGV[4] id, [5] version, [6] idle, [7] abs, [8] expire-at, [9] sub HMAC,
+// [10] psid HMAC or '', [11] sealed ident, [12] sealed tokens
 const CREATE = script(`
-local old = redis.call('GET', KEYS[1])
-if old then unindex(old, ARGV[4]) end
-write(KEYS[1], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], true)
+unindex(KEYS[1], ARGV[4])
+redis.call('DEL', KEYS[1])
+local fields = { 'v', ARGV[5], 'idle', ARGV[6], 'abs', ARGV[7], 'sub', ARGV[9], 'ident', ARGV[11], 'tokens', ARGV[12] }
+local indexes = { subPrefix .. ARGV[9] }
+if ARGV[10] ~= '' then
+  fields[#fields + 1] = 'psid'
+  fields[#fields + 1] = ARGV[10]
+  indexes[2] = psidPrefix .. ARGV[10]
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('PEXPIREAT', KEYS[1], ARGV[8])
+-- prune on create (a sign-in), not on every slide
+for _, index in ipairs(indexes) do
+  pruneIndex(index)
+  redis.call('SADD', index, ARGV[4])
+  extendTo(index, ARGV[8])
+end
 return 1
 `);
 
-// KEYS[1] session key; ARGV[4] id, [5] the value read, [6] the new json, [7] expiresAt.
-// Compare-and-swap on the whole stored value: a write based on a read that another request's
-// write (a refresh, a slide, a logout) has since replaced changes nothing. Index keys never change
-// here (sub and sid are fixed for a session's life).
-const SWAP = script(`
-local old = redis.call('GET', KEYS[1])
-if not old then return 0 end
-if old ~= ARGV[5] then return -1 end
-redis.call('SET', KEYS[1], ARGV[6])
-redis.call('PEXPIREAT', KEYS[1], ARGV[7])
+// KEYS[1] record key; ARGV[4] the wanted idle expiry, [5] its expire-at, [6] the caller's now.
+// Writes the idle expiry only, never back and never past the absolute expiry: a slide cannot
+// touch the tokens, whatever it read before.
+const TOUCH = script(`
+local version, idle, abs, absText = live(KEYS[1], ARGV[6])
+if not version then return 0 end
+local wanted, wantedText, at = tonumber(ARGV[4]), ARGV[4], ARGV[5]
+if wanted > abs then
+  wanted, wantedText, at = abs, absText, string.format('%.0f', math.ceil(abs))
+end
+if wanted > idle then
+  redis.call('HSET', KEYS[1], 'idle', wantedText)
+  redis.call('PEXPIREAT', KEYS[1], at)
+  for _, index in ipairs(indexKeysOf(KEYS[1])) do extendTo(index, at) end
+end
 return 1
 `);
 
-// KEYS[1] session key; ARGV[4] id, [5] the value to delete or '' for any.
-// The compare lets get() drop a malformed record without racing a concurrent rewrite.
+// KEYS[1] record key; ARGV[4] expected version, [5] next version, [6] sealed tokens, [7] the caller's now.
+// Compare-and-set: the tokens change only if nobody replaced them since the caller read them.
+const REPLACE_TOKENS = script(`
+local version = live(KEYS[1], ARGV[7])
+if not version then return 0 end
+if version ~= tonumber(ARGV[4]) then return -1 end
+redis.call('HSET', KEYS[1], 'tokens', ARGV[6], 'v', ARGV[5])
+return 1
+`);
+
+// KEYS[1] record key; ARGV[4] id
 const DELETE = script(`
-local old = redis.call('GET', KEYS[1])
-if not old then return 0 end
-if ARGV[5] ~= '' and old ~= ARGV[5] then return 0 end
-unindex(old, ARGV[4])
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+unindex(KEYS[1], ARGV[4])
 redis.call('DEL', KEYS[1])
 return 1
 `);
 
-// KEYS[1] index key. Removes every live member from all of its indexes, drops members whose
-// session already expired, and returns how many sessions ended.
+// KEYS: the index's key under every configured secret. Removes every live member from all of its
+// indexes, drops members whose session already expired, and returns how many sessions ended.
 const DELETE_INDEXED = script(`
 local count = 0
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local key = sessionPrefix .. id
-  local old = redis.call('GET', key)
-  if old then
-    unindex(old, id)
-    redis.call('DEL', key)
-    count = count + 1
+for _, index in ipairs(KEYS) do
+  for _, id in ipairs(redis.call('SMEMBERS', index)) do
+    local key = recordPrefix .. id
+    if redis.call('EXISTS', key) == 1 then
+      unindex(key, id)
+      redis.call('DEL', key)
+      count = count + 1
+    end
   end
+  redis.call('DEL', index)
 end
-redis.call('DEL', KEYS[1])
 return count
 `);
 
@@ -235,8 +294,10 @@ return 1
  * is back.
  */
 export class RedisSessionStore implements SessionStore {
+  private readonly log = new Logger(RedisSessionStore.name);
   private readonly redis: Redis;
-  private readonly keys: { session: string; sub: string; psid: string; lock: string; once: string };
+  private readonly seal: RecordSeal;
+  private readonly keys: { record: string; sub: string; psid: string; lock: string; once: string };
   /** Why the connection is down, for the cause of the errors raised meanwhile. */
   private connectionError: Error | undefined;
 
@@ -245,7 +306,8 @@ export class RedisSessionStore implements SessionStore {
     private readonly clock: Clock,
   ) {
     const prefix = options.keyPrefix;
-    this.keys = { session: `${prefix}session:`, sub: `${prefix}sub:`, psid: `${prefix}psid:`, lock: `${prefix}lock:`, once: `${prefix}once:` };
+    this.keys = { record: `${prefix}record:`, sub: `${prefix}by-sub:`, psid: `${prefix}by-psid:`, lock: `${prefix}lock:`, once: `${prefix}once:` };
+    this.seal = new RecordSeal(options.secrets);
     const { url, credentials } = splitCredentials(options.url, options.password);
     const commandTimeout = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.redis = new Redis(url, {
@@ -287,48 +349,78 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async create(record: SessionRecord): Promise<void> {
-    await this.script(CREATE, this.sessionKey(record.id), ...this.writeArgs(record));
+    const psid = record.providerSid === undefined ? '' : this.seal.lookupHash(record.providerSid);
+    await this.script(CREATE, [this.recordKey(record.id)], [
+      record.id,
+      String(record.version),
+      String(record.idleExpiresAt),
+      String(record.absoluteExpiresAt),
+      expireAtArg(expiresAt(record)),
+      this.seal.lookupHash(record.sub),
+      psid,
+      sealIdent(this.seal, record),
+      sealTokens(this.seal, record.id, record.version, record.tokens, record.claims),
+    ]);
   }
 
+  /** One HGETALL: the /api hot path makes exactly one Redis round trip while the token is fresh. */
   async get(id: string): Promise<SessionRecord | undefined> {
-    return (await this.read(id))?.record;
+    const hash = await this.call(() => this.redis.hgetall(this.recordKey(id)));
+    if (Object.keys(hash).length === 0) return undefined;
+    // Not deleted when unreadable: during a rolling secret rotation a replica that lacks the new
+    // secret must not destroy what the others wrote; the record's own TTL removes it.
+    const parsed = HashSchema.safeParse(hash);
+    if (!parsed.success) {
+      this.unreadable(id, 'fields');
+      return undefined;
+    }
+    const fields = parsed.data;
+    // Expired by this replica's clock but not yet by Redis' TTL (skew): missing, but left for the
+    // TTL to remove, since deleting could race another replica's write that just slid it.
+    if (expiresAt({ idleExpiresAt: fields.idle, absoluteExpiresAt: fields.abs }) <= this.clock.now()) return undefined;
+    const ident = openField(this.seal, fields.ident, identData(id), IdentSchema);
+    const sealed = openField(this.seal, fields.tokens, tokensData(id, fields.v), TokensSchema);
+    if (ident === undefined || sealed === undefined) {
+      this.unreadable(id, 'seal');
+      return undefined;
+    }
+    return {
+      id,
+      sub: ident.sub,
+      providerSid: ident.providerSid,
+      claims: sealed.claims,
+      tokens: sealed.tokens,
+      logoutValue: ident.logoutValue,
+      createdAt: ident.createdAt,
+      absoluteExpiresAt: fields.abs,
+      idleExpiresAt: fields.idle,
+      version: fields.v,
+    };
   }
 
   async touch(id: string, idleExpiresAt: number): Promise<boolean> {
-    for (let attempt = 0; attempt < SWAP_ATTEMPTS; attempt++) {
-      const read = await this.read(id);
-      if (read === undefined) return false;
-      const next = Math.min(idleExpiresAt, read.record.absoluteExpiresAt);
-      if (next <= read.record.idleExpiresAt) return true;
-      const result = await this.swap(read, { ...read.record, idleExpiresAt: next });
-      if (result !== 'conflict') return result === 'replaced';
-    }
-    // every attempt lost to a concurrent write: that write kept the session alive just as well
-    return true;
+    const result = await this.script(TOUCH, [this.recordKey(id)], [String(idleExpiresAt), expireAtArg(idleExpiresAt), String(this.clock.now())]);
+    return result === 1;
   }
 
   async replaceTokens(id: string, expectedVersion: number, tokens: SessionTokens, claims: Readonly<Record<string, unknown>>): Promise<ReplaceTokensResult> {
-    for (let attempt = 0; attempt < SWAP_ATTEMPTS; attempt++) {
-      const read = await this.read(id);
-      if (read === undefined) return 'missing';
-      if (read.record.version !== expectedVersion) return 'conflict';
-      const result = await this.swap(read, { ...read.record, tokens, claims, version: expectedVersion + 1 });
-      // a slide between the read and the swap: read again, the version decides
-      if (result !== 'conflict') return result;
-    }
-    return 'conflict';
+    const next = expectedVersion + 1;
+    const sealed = sealTokens(this.seal, id, next, tokens, claims);
+    const result = await this.script(REPLACE_TOKENS, [this.recordKey(id)], [String(expectedVersion), String(next), sealed, String(this.clock.now())]);
+    if (result === 1) return 'replaced';
+    return result === 0 ? 'missing' : 'conflict';
   }
 
   async delete(id: string): Promise<void> {
-    await this.script(DELETE, this.sessionKey(id), id, '');
+    await this.script(DELETE, [this.recordKey(id)], [id]);
   }
 
   async deleteBySubject(sub: string): Promise<number> {
-    return this.count(await this.script(DELETE_INDEXED, this.keys.sub + sub));
+    return this.count(await this.script(DELETE_INDEXED, this.indexKeys(this.keys.sub, sub), []));
   }
 
   async deleteByProviderSid(providerSid: string): Promise<number> {
-    return this.count(await this.script(DELETE_INDEXED, this.keys.psid + providerSid));
+    return this.count(await this.script(DELETE_INDEXED, this.indexKeys(this.keys.psid, providerSid), []));
   }
 
   async tryLock(name: string, ttlMs: number): Promise<StoreLock | undefined> {
@@ -340,13 +432,15 @@ export class RedisSessionStore implements SessionStore {
       held: async () => (await this.call(() => this.redis.get(key))) === owner,
       // compare-and-delete: after expiry the lock may belong to someone else, whose lock stays
       release: async () => {
-        await this.script(RELEASE_LOCK, key, owner);
+        await this.script(RELEASE_LOCK, [key], [owner]);
       },
     };
   }
 
+  /** The name (a logout token's jti) is hashed: a dump shows that marks exist, not their values. */
   async markOnce(name: string, ttlMs: number): Promise<boolean> {
-    const result = await this.call(() => this.redis.set(this.keys.once + name, '1', 'PX', Math.ceil(ttlMs), 'NX'));
+    const key = this.keys.once + createHash('sha256').update(name).digest('hex');
+    const result = await this.call(() => this.redis.set(key, '1', 'PX', Math.ceil(ttlMs), 'NX'));
     return result === 'OK';
   }
 
@@ -375,27 +469,6 @@ export class RedisSessionStore implements SessionStore {
     );
   }
 
-  /** The live record and the exact stored value it came from (the compare of a later swap). */
-  private async read(id: string): Promise<{ record: SessionRecord; raw: string } | undefined> {
-    const raw = await this.call(() => this.redis.get(this.sessionKey(id)));
-    if (raw === null) return undefined;
-    const record = parseRecord(raw, id);
-    if (record === undefined) {
-      await this.script(DELETE, this.sessionKey(id), id, raw);
-      return undefined;
-    }
-    // Expired by this replica's clock but not yet by Redis' TTL (skew): missing, but left for the
-    // TTL to remove, since deleting could race another replica's write that just slid it.
-    if (expiresAt(record) <= this.clock.now()) return undefined;
-    return { record, raw };
-  }
-
-  private async swap(read: { record: SessionRecord; raw: string }, next: SessionRecord): Promise<ReplaceTokensResult> {
-    const result = await this.script(SWAP, this.sessionKey(next.id), next.id, read.raw, serialize(next), Math.ceil(expiresAt(next)));
-    if (result === 1) return 'replaced';
-    return result === 0 ? 'missing' : 'conflict';
-  }
-
   private whenReady(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
       if (this.redis.status === 'ready') {
@@ -413,13 +486,18 @@ export class RedisSessionStore implements SessionStore {
     });
   }
 
-  private sessionKey(id: string): string {
-    return this.keys.session + id;
+  private recordKey(id: string): string {
+    return this.keys.record + id;
   }
 
-  private writeArgs(record: SessionRecord): [string, string, number, string, string] {
-    // PEXPIREAT takes whole milliseconds; rounding up never ends a session early
-    return [record.id, serialize(record), Math.ceil(expiresAt(record)), record.sub, record.providerSid ?? ''];
+  /** The index key of `value` under every configured secret: sessions indexed before a rotation are found too. */
+  private indexKeys(prefix: string, value: string): string[] {
+    return this.seal.lookupHashes(value).map((hash) => prefix + hash);
+  }
+
+  private unreadable(id: string, part: 'fields' | 'seal'): void {
+    // a record sealed under a secret no longer configured, copied under another key, or tampered with
+    this.log.debug(`session record ${sidHash(id)} is unreadable (${part}); treated as no session`);
   }
 
   private count(result: unknown): number {
@@ -428,14 +506,14 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** EVALSHA, falling back to EVAL once after Redis lost its script cache (restart, failover). */
-  private async script(lua: LuaScript, key: string, ...args: Array<string | number>): Promise<unknown> {
-    const argv = [this.keys.session, this.keys.sub, this.keys.psid, ...args];
+  private async script(lua: LuaScript, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const argv = [this.keys.record, this.keys.sub, this.keys.psid, ...args];
     return this.call(async () => {
       try {
-        return await this.redis.evalsha(lua.sha, 1, key, ...argv);
+        return await this.redis.evalsha(lua.sha, keys.length, ...keys, ...argv);
       } catch (error) {
         if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        return this.redis.eval(lua.lua, 1, key, ...argv);
+        return this.redis.eval(lua.lua, keys.length, ...keys, ...argv);
       }
     });
   }

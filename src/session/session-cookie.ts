@@ -1,7 +1,8 @@
-import { hash, hkdfSync } from 'node:crypto';
+import { hash } from 'node:crypto';
 import fastifySecureSession from '@fastify/secure-session';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.js';
+import { deriveKeys } from './secret-keys.js';
 
 declare module '@fastify/secure-session' {
   interface SessionData {
@@ -15,21 +16,14 @@ declare module '@fastify/secure-session' {
 type SecureSession = FastifyRequest['session'];
 
 /**
- * One 32-byte sealing key per secret (HKDF-SHA256), derived once: secure-session's own
- * secret+salt mode costs ~0.4 s of CPU per key. The first key seals, all keys open (rotation).
- */
-export function deriveCookieKeys(secrets: readonly string[]): Buffer[] {
-  return secrets.map((secret) => Buffer.from(hkdfSync('sha256', secret, 'bff-gateway', 'session-cookie-v1', 32)));
-}
-
-/**
  * Registers @fastify/secure-session. The cookie carries only the session id (and, during a login,
  * the login transaction); tokens stay server-side. `__Host-` + Secure on https and loopback origins.
  */
 export async function registerSessionCookie(fastify: FastifyInstance, config: Config): Promise<void> {
   const { cookie, absoluteTimeoutS, secrets } = config.session;
   await fastify.register(fastifySecureSession, {
-    key: deriveCookieKeys(secrets),
+    // derived once: secure-session's own secret+salt mode costs ~0.4 s of CPU per key
+    key: deriveKeys(secrets, 'cookie'),
     cookieName: cookie.name,
     expiry: absoluteTimeoutS,
     cookie: { path: '/', httpOnly: true, secure: cookie.secure, sameSite: 'lax', maxAge: absoluteTimeoutS },

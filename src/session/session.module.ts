@@ -15,7 +15,7 @@ export async function createSessionStore(config: Config): Promise<SessionStore> 
   if (config.session.store === 'memory') return new MemorySessionStore(config.session.maxEntries, systemClock);
   const { url, password, keyPrefix } = config.redis;
   if (url === undefined) throw new Error('REDIS_URL is required for the redis store (config validation guarantees it)');
-  return RedisSessionStore.open({ url, password, keyPrefix }, systemClock);
+  return RedisSessionStore.open({ url, password, keyPrefix, secrets: config.session.secrets }, systemClock);
 }
 
 async function storeProvider(config: Config, readiness: ReadinessService): Promise<SessionStore> {

@@ -423,7 +423,7 @@ describe('the runtime stage replayed in a temporary folder, run with the compose
     expect(((await res.json()) as { sub: string }).sub).toBe('alice');
     const client = new Redis(redis.url);
     try {
-      expect((await client.keys(`${env(composeEnv, 'REDIS_KEY_PREFIX', 'bff:')}session:*`)).length).toBe(1);
+      expect((await client.keys(`${env(composeEnv, 'REDIS_KEY_PREFIX', 'bff:')}record:*`)).length).toBe(1);
     } finally {
       client.disconnect();
     }

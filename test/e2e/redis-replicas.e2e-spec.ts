@@ -1,4 +1,7 @@
 import { Redis } from 'ioredis';
+import { systemClock } from '../../src/common/clock.js';
+import { RecordSeal } from '../../src/session/record-seal.js';
+import { RedisSessionStore } from '../../src/session/redis-session-store.js';
 import { BrowserClient } from '../support/browser.js';
 import { cookieHeader } from '../support/raw-http.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
@@ -76,11 +79,11 @@ describe('several replicas on one Redis', () => {
     return counts;
   }
 
-  /** The Redis key of a user's only session (tests use one login per user). */
-  async function sessionKeyOf(sub: string): Promise<string> {
-    const ids = await inspect.smembers(`bff:sub:${sub}`);
+  /** The store key of a user's only session (tests use one login per user), found through its by-sub index. */
+  async function sessionIdOf(sub: string): Promise<string> {
+    const ids = await inspect.smembers(`bff:by-sub:${new RecordSeal([TEST_SESSION_SECRET]).lookupHash(sub)}`);
     expect(ids).toHaveLength(1);
-    return `bff:session:${ids[0] ?? ''}`;
+    return ids[0] ?? '';
   }
 
   it('serves a session signed in through A on B, and a logout through B signs out A too', async () => {
@@ -112,18 +115,24 @@ describe('several replicas on one Redis', () => {
 
   it('refreshes once for 20 concurrent calls spread over both replicas', async () => {
     const browser = await signIn('uma');
-    const key = await sessionKeyOf('uma');
-    const raw = JSON.parse((await inspect.get(key)) ?? '{}') as { record: { tokens: { accessToken: string; accessTokenExpiresAt: number } } };
-    const stored = raw.record;
-    // age the token into the refresh window (the provider still honours it)
-    stored.tokens.accessTokenExpiresAt = Date.now() + 5_000;
-    await inspect.set(key, JSON.stringify(raw), 'KEEPTTL');
+    const id = await sessionIdOf('uma');
+    // the records are sealed: age the token through a store with the replicas' secret
+    const store = await RedisSessionStore.open({ url: redis.url, password: undefined, keyPrefix: 'bff:', secrets: [TEST_SESSION_SECRET] }, systemClock);
+    const stored = await store.get(id);
+    try {
+      if (stored === undefined) throw new Error('the session is gone');
+      // age the token into the refresh window (the provider still honours it)
+      const aged = { ...stored.tokens, accessTokenExpiresAt: Date.now() + 5_000 };
+      expect(await store.replaceTokens(id, stored.version, aged, stored.claims)).toBe('replaced');
+    } finally {
+      await store.close();
+    }
     const before = upstream.received.length;
     const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => api(browser, i % 2 === 0 ? a : b)));
     expect(responses.map((r) => r.status)).toEqual(Array.from({ length: 20 }, () => 200));
     const tokens = new Set(upstream.received.slice(before).map((r) => String(r.headers.authorization)));
     expect(tokens.size).toBe(1);
-    expect(tokens.has(`Bearer ${stored.tokens.accessToken}`)).toBe(false);
+    expect(tokens.has(`Bearer ${stored?.tokens.accessToken ?? ''}`)).toBe(false);
   });
 
   it('answers 503 (never 401) while Redis is frozen, and serves the same session once it resumes', async () => {
@@ -155,14 +164,14 @@ describe('several replicas on one Redis', () => {
     expect(await me(browser, b)).toBe(200);
   });
 
-  it('makes exactly one Redis round-trip (a GET) per /api call while the token is fresh', async () => {
+  it('makes exactly one Redis round-trip (an HGETALL of the record) per /api call while the token is fresh', async () => {
     const browser = await signIn('yuri');
     expect((await api(browser, a)).status).toBe(200);
     const before = await commandCounts();
     for (let i = 0; i < 10; i++) expect((await api(browser, i % 2 === 0 ? a : b)).status).toBe(200);
     const after = await commandCounts();
     const delta = Object.fromEntries(Object.entries(after).map(([name, calls]) => [name, calls - (before[name] ?? 0)]).filter(([, calls]) => calls !== 0));
-    expect(delta).toEqual({ get: 10 });
+    expect(delta).toEqual({ hgetall: 10 });
   });
 
   it('starts with Redis down, reports not ready and 503, and serves the existing session once Redis is up', async () => {
@@ -193,10 +202,15 @@ describe('several replicas on one Redis', () => {
     // opened with the old key, the cookie is sealed again with the new one on this response
     expect(await me(browser, a)).toBe(200);
     expect(await cookieHeader(browser, a.url)).not.toBe(sealedWithOld);
+    const afterRotation = new BrowserClient();
+    await afterRotation.signIn(a.url, { login: 'yara' });
     await a.stop('SIGTERM');
     a = await startReplica(portA, { SESSION_SECRET: newSecret });
-    expect(await me(browser, a)).toBe(200);
+    expect(await me(afterRotation, a)).toBe(200);
     expect((await fetch(`${a.url}/auth/me`, { headers: { cookie: sealedWithOld } })).status).toBe(401);
+    // its store record is still sealed under the retired secret: the README says to retire a
+    // secret only once SESSION_ABSOLUTE_TIMEOUT_S has passed since it stopped sealing
+    expect(await me(browser, a)).toBe(401);
     await a.stop('SIGTERM');
     a = await startReplica(portA);
   });

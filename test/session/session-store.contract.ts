@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../../src/common/clock.js';
-import type { SessionRecord, SessionStore, StoreLock } from '../../src/session/session-store.js';
+import { SessionStoreUnavailableError } from '../../src/session/session.errors.js';
+import type { SessionRecord, SessionStore, SessionTokens, StoreLock } from '../../src/session/session-store.js';
 
 /**
  * Real time plus an adjustable offset: stores with real TTLs (Redis) and stores that read the
@@ -23,6 +24,34 @@ export interface StoreFixture {
   readonly store: SessionStore;
   readonly clock: OffsetClock;
   cleanup(): Promise<void>;
+}
+
+/** A store whose backing service the test can take down and bring back with its data (Redis with AOF). */
+export interface OutageFixture extends StoreFixture {
+  stopBackend(): Promise<void>;
+  startBackend(): Promise<void>;
+}
+
+export interface ContractOptions {
+  /**
+   * For stores that can fail (Redis); an in-process store (memory) has no outage to test, so the
+   * outage cases are not defined for it.
+   */
+  readonly makeStoreWithOutage?: () => Promise<OutageFixture>;
+}
+
+/** A point one side of an interleaving waits at until the other side opens it. */
+export interface Gate {
+  readonly passed: Promise<void>;
+  open(): void;
+}
+
+export function gate(): Gate {
+  let open: () => void = () => undefined;
+  const passed = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { passed, open };
 }
 
 /** Short enough to keep the suite fast, long enough that the first read always sees the session. */
@@ -76,7 +105,7 @@ export function sessionRecord(clock: Clock, overrides: Partial<SessionRecord> = 
  * The behaviour every SessionStore must share. `makeStore` is called before each test with a
  * fresh, empty store (its own key prefix for Redis) and cleaned up after it.
  */
-export function describeSessionStore(name: string, makeStore: () => Promise<StoreFixture>): void {
+export function describeSessionStore(name: string, makeStore: () => Promise<StoreFixture>, options: ContractOptions = {}): void {
   describe(`${name} (SessionStore contract)`, () => {
     let fixture: StoreFixture | undefined;
 
@@ -125,7 +154,8 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
         const original = record({ idleExpiresAt: clock.now() + SHORT_MS * 4 });
         await store.create(original);
 
-        const slidTo = clock.now() + LONG_MS - 1;
+        // below the absolute expiry however long the steps before took: the slide is never clamped
+        const slidTo = original.absoluteExpiresAt - 1;
         expect(await store.touch(original.id, slidTo)).toBe(true);
         expect(await store.get(original.id)).toStrictEqual({ ...original, idleExpiresAt: slidTo });
       });
@@ -149,7 +179,7 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
         const rotated = { ...original.tokens, accessToken: 'rotated-access', refreshToken: 'rotated-refresh' };
         expect(await store.replaceTokens(original.id, original.version, rotated, original.claims)).toBe('replaced');
 
-        const slidTo = clock.now() + LONG_MS - 1;
+        const slidTo = original.absoluteExpiresAt - 1;
         expect(await store.touch(original.id, slidTo)).toBe(true);
         expect(await store.get(original.id)).toStrictEqual({ ...original, tokens: rotated, version: original.version + 1, idleExpiresAt: slidTo });
       });
@@ -217,7 +247,7 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
         const original = record({ idleExpiresAt: clock.now() + SHORT_MS * 4 });
         await store.create(original);
         const readByRefresher = await store.get(original.id);
-        const slidTo = clock.now() + LONG_MS - 1;
+        const slidTo = original.absoluteExpiresAt - 1;
         expect(await store.touch(original.id, slidTo)).toBe(true);
 
         expect(await store.replaceTokens(original.id, readByRefresher?.version ?? -1, newTokens('next'), original.claims)).toBe('replaced');
@@ -234,6 +264,145 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
         expect(await store.get(session.id)).toBeUndefined();
         expect(await store.replaceTokens(newId(), 0, newTokens('late'), {})).toBe('missing');
       });
+    });
+
+    describe('interleavings', () => {
+      const tokens = (label: string): SessionTokens => ({
+        accessToken: `${label}-access`,
+        accessTokenExpiresAt: 1_900_000_000_000,
+        refreshToken: `${label}-refresh`,
+        idToken: `${label}-id`,
+        scope: 'openid offline_access',
+      });
+
+      async function read(id: string): Promise<SessionRecord> {
+        const found = await current().store.get(id);
+        if (found === undefined) throw new Error('the session is gone');
+        return found;
+      }
+
+      it('slide read before a refresh and written after it: the refreshed tokens stay, the slide lands', async () => {
+        const { store, clock } = current();
+        const original = record({ idleExpiresAt: clock.now() + SHORT_MS * 4 });
+        await store.create(original);
+        const slideRead = gate();
+        const refreshWritten = gate();
+        const slidTo = original.absoluteExpiresAt - 1;
+
+        const slide = (async () => {
+          const seen = await read(original.id);
+          slideRead.open();
+          await refreshWritten.passed;
+          expect(seen.tokens).toStrictEqual(original.tokens);
+          return store.touch(original.id, slidTo);
+        })();
+        const refresh = (async () => {
+          await slideRead.passed;
+          const seen = await read(original.id);
+          const result = await store.replaceTokens(original.id, seen.version, tokens('refreshed'), { ...original.claims, name: 'Alice Refreshed' });
+          refreshWritten.open();
+          return result;
+        })();
+
+        expect(await Promise.all([slide, refresh])).toEqual([true, 'replaced']);
+        expect(await store.get(original.id)).toStrictEqual({
+          ...original,
+          tokens: tokens('refreshed'),
+          claims: { ...original.claims, name: 'Alice Refreshed' },
+          version: original.version + 1,
+          idleExpiresAt: slidTo,
+        });
+      });
+
+      it('two refreshers that read the same version: the later write gets conflict and the first tokens stay', async () => {
+        const { store } = current();
+        const original = record();
+        await store.create(original);
+        const firstRead = gate();
+        const secondRead = gate();
+        const firstWritten = gate();
+
+        const first = (async () => {
+          const seen = await read(original.id);
+          firstRead.open();
+          await secondRead.passed;
+          const result = await store.replaceTokens(original.id, seen.version, tokens('first'), original.claims);
+          firstWritten.open();
+          return result;
+        })();
+        const second = (async () => {
+          await firstRead.passed;
+          const seen = await read(original.id);
+          secondRead.open();
+          await firstWritten.passed;
+          return store.replaceTokens(original.id, seen.version, tokens('second'), original.claims);
+        })();
+
+        expect(await Promise.all([first, second])).toEqual(['replaced', 'conflict']);
+        expect(await store.get(original.id)).toStrictEqual({ ...original, tokens: tokens('first'), version: original.version + 1 });
+      });
+
+      it('lets exactly one of two simultaneous compare-and-sets from the same version win', async () => {
+        const { store } = current();
+        const original = record();
+        await store.create(original);
+
+        const results = await Promise.all(['a', 'b'].map((label) => store.replaceTokens(original.id, original.version, tokens(label), original.claims)));
+        expect([...results].sort()).toEqual(['conflict', 'replaced']);
+        const winner = results[0] === 'replaced' ? 'a' : 'b';
+        expect((await store.get(original.id))?.tokens).toStrictEqual(tokens(winner));
+      });
+
+      it('a refresher whose lock expired and was taken over: held() is false and its write of the old version is refused', async () => {
+        const { store } = current();
+        const original = record();
+        await store.create(original);
+        const name = `refresh:${original.id}`;
+        const stale = await store.tryLock(name, SHORT_MS);
+        if (stale === undefined) throw new Error('the first lock was not granted');
+        const staleRead = await read(original.id);
+
+        let owner: StoreLock | undefined;
+        await eventually('the lock expires and a second refresher takes it', async () => {
+          owner = await store.tryLock(name, LONG_MS);
+          return owner !== undefined;
+        });
+        expect(await stale.held()).toBe(false);
+        expect(await owner?.held()).toBe(true);
+        const ownerRead = await read(original.id);
+        expect(await store.replaceTokens(original.id, ownerRead.version, tokens('owner'), original.claims)).toBe('replaced');
+
+        expect(await store.replaceTokens(original.id, staleRead.version, tokens('stale'), original.claims)).toBe('conflict');
+        expect(await store.get(original.id)).toStrictEqual({ ...original, tokens: tokens('owner'), version: original.version + 1 });
+        await stale.release();
+        expect(await owner?.held()).toBe(true);
+        await owner?.release();
+      }, WAITING_TEST_TIMEOUT_MS);
+
+      const { makeStoreWithOutage } = options;
+      if (makeStoreWithOutage !== undefined) {
+        it('a token write that fails after the provider rotated: rejects unavailable, leaves the record unchanged, and the same write succeeds after recovery', async () => {
+          const fixture = await makeStoreWithOutage();
+          const { store, clock } = fixture;
+          try {
+            const original = sessionRecord(clock);
+            await store.create(original);
+            const seen = await store.get(original.id);
+            if (seen === undefined) throw new Error('the session is gone');
+
+            await fixture.stopBackend();
+            await expect(store.replaceTokens(original.id, seen.version, tokens('rotated'), original.claims)).rejects.toBeInstanceOf(SessionStoreUnavailableError);
+            await fixture.startBackend();
+            await eventually('the store answers again', () => store.ping().then(() => true, () => false));
+
+            expect(await store.get(original.id)).toStrictEqual(original);
+            expect(await store.replaceTokens(original.id, seen.version, tokens('rotated'), original.claims)).toBe('replaced');
+            expect(await store.get(original.id)).toStrictEqual({ ...original, tokens: tokens('rotated'), version: original.version + 1 });
+          } finally {
+            await fixture.cleanup();
+          }
+        }, WAITING_TEST_TIMEOUT_MS);
+      }
     });
 
     describe('delete', () => {
