@@ -439,13 +439,17 @@ export class RedisSessionStore implements SessionStore {
 
   /** The name (a logout token's jti) is hashed: a dump shows that marks exist, not their values. */
   async markOnce(name: string, ttlMs: number): Promise<boolean> {
-    const key = this.keys.once + createHash('sha256').update(name).digest('hex');
-    const result = await this.call(() => this.redis.set(key, '1', 'PX', Math.ceil(ttlMs), 'NX'));
+    const result = await this.call(() => this.redis.set(this.onceKey(name), '1', 'PX', Math.ceil(ttlMs), 'NX'));
     return result === 'OK';
   }
 
   async isMarked(name: string): Promise<boolean> {
-    return (await this.call(() => this.redis.exists(this.keys.once + name))) === 1;
+    return (await this.call(() => this.redis.exists(this.onceKey(name)))) === 1;
+  }
+
+  /** The value (a logout token's jti) is hashed: key names in a dump reveal nothing. */
+  private onceKey(name: string): string {
+    return this.keys.once + createHash('sha256').update(name).digest('hex');
   }
 
   async ping(): Promise<void> {

@@ -1,7 +1,8 @@
 import fastifySecureSession from '@fastify/secure-session';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Fastify from 'fastify';
-import { deriveCookieKeys, sessionKey } from '../../src/session/session-cookie.js';
+import { sessionKey } from '../../src/session/session-cookie.js';
+import { deriveKeys } from '../../src/session/secret-keys.js';
 import { SESSION_STORE, type SessionRecord, type SessionStore } from '../../src/session/session-store.js';
 import type { BrowserClient } from './browser.js';
 
@@ -28,7 +29,7 @@ export async function sessionIdOf(app: NestFastifyApplication, browser: BrowserC
 /** A session cookie value carrying `sid`, sealed for real under the keys of `secrets` (as a gateway with those secrets would). */
 export async function sealSessionCookie(secrets: readonly string[], sid: string): Promise<string> {
   const sealer = Fastify();
-  await sealer.register(fastifySecureSession, { key: deriveCookieKeys(secrets), cookieName: 'sealer' });
+  await sealer.register(fastifySecureSession, { key: deriveKeys(secrets, 'cookie'), cookieName: 'sealer' });
   await sealer.ready();
   try {
     return encodeURIComponent(sealer.encodeSecureSession(sealer.createSecureSession({ sid })));
