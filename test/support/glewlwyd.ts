@@ -22,7 +22,6 @@ const DATABASE_SCRIPT = '/usr/share/doc/glewlwyd/database/init.sqlite3.sql.gz';
 const WEBAPP = '/usr/share/glewlwyd/webapp';
 const WEBAPP_CONFIG = '/etc/glewlwyd/config-2.7.json/config.json';
 const MODULES = '/usr/lib/glewlwyd';
-const INSTALL_HINT = 'apt-get install -y --no-install-recommends glewlwyd sqlite3 chromium (npm run test:all does this)';
 
 /** The administrator the database script creates. */
 const ADMIN = { username: 'admin', password: 'password' };
@@ -34,8 +33,19 @@ const SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
 
 const run = promisify(execFile);
 
-function missing(): string[] {
-  return [GLEWLWYD_PATH, SQLITE3_PATH, DATABASE_SCRIPT, CHROMIUM_PATH].filter((path) => !existsSync(path));
+/** What the suite needs, with the command that installs it (npm run test:all runs them). */
+const REQUIREMENTS = [
+  { path: GLEWLWYD_PATH, install: 'apt-get install -y --no-install-recommends glewlwyd sqlite3' },
+  { path: DATABASE_SCRIPT, install: 'apt-get install -y --no-install-recommends glewlwyd sqlite3' },
+  { path: SQLITE3_PATH, install: 'apt-get install -y --no-install-recommends glewlwyd sqlite3' },
+  { path: CHROMIUM_PATH, install: 'apt-get install -y chromium' },
+];
+
+function missing(): string | undefined {
+  const absent = REQUIREMENTS.filter((requirement) => !existsSync(requirement.path));
+  if (absent.length === 0) return undefined;
+  const commands = [...new Set(absent.map((requirement) => requirement.install))];
+  return `${absent.map((requirement) => requirement.path).join(', ')} not found: ${commands.join(' && ')} (npm run test:all does this)`;
 }
 
 /**
@@ -43,9 +53,8 @@ function missing(): string[] {
  * the suite and says why; CI (CI=true) fails it with the install command instead.
  */
 export function describeWithGlewlwyd(name: string, body: () => void): void {
-  const absent = missing();
-  const reason = `${absent.join(', ')} not found: ${INSTALL_HINT}`;
-  if (absent.length === 0) {
+  const reason = missing();
+  if (reason === undefined) {
     describe(name, body);
   } else if (process.env['CI'] === 'true') {
     describe(name, () => {
@@ -87,6 +96,10 @@ export interface RunningGlewlwyd {
   readonly dir: string;
   /** A token endpoint request with the client's credentials (client_secret_basic). */
   tokenRequest(form: Record<string, string>): Promise<Response>;
+  /** RFC 7662 introspection with the client's credentials (its own tokens only); presenting a token here does not use it up. */
+  introspect(token: string, hint: 'access_token' | 'refresh_token'): Promise<Response>;
+  /** RFC 7009 revocation with the client's credentials, as an administrator or a password change ends a grant. */
+  revoke(token: string, hint: 'access_token' | 'refresh_token'): Promise<Response>;
   /** Ends a provider session the way glewlwyd's end-session page does: back-channel logout tokens go out. */
   deleteSession(sid: string): Promise<Response>;
   /** What glewlwyd wrote to its log so far (for failure messages). */
@@ -185,13 +198,12 @@ async function configure(admin: AdminApi, options: { issuer: string; gatewayUrl:
   // The OIDC plugin reads `post_logout_redirect_uris` (an array), but the database client backend only
   // stores the properties its data format lists and silently drops the others.
   const clientModule = await admin.call('GET', '/mod/client/database');
-  if (!isRecord(clientModule) || !isRecord(clientModule['parameters']) || !isRecord(clientModule['parameters']['data-format'])) {
-    throw new Error('glewlwyd client module "database" has no data-format');
-  }
-  const parameters = clientModule['parameters'];
+  const parameters = isRecord(clientModule) ? clientModule['parameters'] : undefined;
+  const dataFormat = isRecord(parameters) ? parameters['data-format'] : undefined;
+  if (!isRecord(clientModule) || !isRecord(parameters) || !isRecord(dataFormat)) throw new Error('glewlwyd client module "database" has no data-format');
   await admin.call('PUT', '/mod/client/database', {
     ...clientModule,
-    parameters: { ...parameters, 'data-format': { ...parameters['data-format'], post_logout_redirect_uris: { multiple: true, read: true, write: true } } },
+    parameters: { ...parameters, 'data-format': { ...dataFormat, post_logout_redirect_uris: { multiple: true, read: true, write: true } } },
   });
   await admin.call('PUT', '/mod/client/database/reset');
 
@@ -320,6 +332,8 @@ export async function startGlewlwyd(options: GlewlwydOptions): Promise<RunningGl
       throw new Error(`${error instanceof Error ? error.message : String(error)}\n${started.output()}`);
     });
     const basic = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+    const clientPost = (endpoint: string, form: Record<string, string>): Promise<Response> =>
+      fetch(`${issuer}/${endpoint}`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString() });
     return {
       url,
       issuer,
@@ -327,8 +341,9 @@ export async function startGlewlwyd(options: GlewlwydOptions): Promise<RunningGl
       clientSecret,
       user,
       dir,
-      tokenRequest: (form) =>
-        fetch(`${issuer}/token`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString() }),
+      tokenRequest: (form) => clientPost('token', form),
+      introspect: (token, hint) => clientPost('introspect', { token, token_type_hint: hint }),
+      revoke: (token, hint) => clientPost('revoke', { token, token_type_hint: hint }),
       deleteSession: (sid) => fetch(`${issuer}/session/${encodeURIComponent(sid)}`, { method: 'DELETE' }),
       output: () => started.output(),
       async stop() {
