@@ -22,6 +22,20 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 command -v redis-server >/dev/null 2>&1 || fail "redis-server is missing after install"
 [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium is missing after install"
+# The glewlwyd suite runs Debian's glewlwyd (a real OpenID provider) on a SQLite file it builds with
+# sqlite3; without --no-install-recommends apt would add packages that suite never uses.
+need_lean=()
+command -v glewlwyd >/dev/null 2>&1 || need_lean+=(glewlwyd)
+command -v sqlite3 >/dev/null 2>&1 || need_lean+=(sqlite3)
+if [ ${#need_lean[@]} -gt 0 ]; then
+  step "installing system packages: ${need_lean[*]}"
+  if [ "$(id -u)" -ne 0 ]; then fail "run as root (or install ${need_lean[*]} yourself): apt-get install -y --no-install-recommends ${need_lean[*]}"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || fail "apt-get update"
+  apt-get install -y -qq --no-install-recommends "${need_lean[@]}" >/dev/null || fail "apt-get install -y --no-install-recommends ${need_lean[*]}"
+fi
+command -v glewlwyd >/dev/null 2>&1 || fail "glewlwyd is missing after install"
+command -v sqlite3 >/dev/null 2>&1 || fail "sqlite3 is missing after install"
 
 step "npm ci"
 npm ci --no-audit --no-fund || fail "npm ci"
