@@ -4,6 +4,8 @@ import { BrowserClient } from '../support/browser.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { HOSTILE_SET_COOKIES, startHostileUpstream, type HostileUpstream } from '../support/hostile-upstream.js';
 import { startOp, type RunningOp } from '../support/op.js';
+import { startRedis, type RunningRedis } from '../support/redis.js';
+import { startTcpRelay, type TcpRelay } from '../support/tcp-relay.js';
 import { freePort } from '../support/ports.js';
 import { cookieHeader, rawRequest, upgradeAndEcho, type RawResponse } from '../support/raw-http.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -74,6 +76,8 @@ async function readToEnd(baseUrl: string, path: string, headers: Record<string, 
 
 describe('WebSocket handshakes reset at every phase (gateway process)', () => {
   let op: RunningOp;
+  let redis: RunningRedis;
+  let relay: TcpRelay;
   let hostile: HostileUpstream;
   let gateway: GatewayProcess;
   let cookie: string;
@@ -81,9 +85,16 @@ describe('WebSocket handshakes reset at every phase (gateway process)', () => {
   beforeAll(async () => {
     const port = await freePort();
     const gatewayUrl = `http://127.0.0.1:${port}`;
-    op = await startOp({ gatewayUrl });
+    // every /api request refreshes (skew beyond the token's lifetime): the refresh is a phase to attack
+    op = await startOp({ gatewayUrl, accessTokenTtlS: 60 });
+    redis = await startRedis();
+    // the session store is reached through a relay that can hold the gateway's commands (a barrier)
+    relay = await startTcpRelay(redis.port);
     hostile = await startHostileUpstream();
     gateway = await startGatewayProcess({
+      SESSION_STORE: 'redis',
+      REDIS_URL: `redis://127.0.0.1:${relay.port}`,
+      TOKEN_REFRESH_SKEW_S: '120',
       PORT: String(port),
       PUBLIC_URL: gatewayUrl,
       OIDC_ISSUER: op.issuer,
@@ -102,10 +113,41 @@ describe('WebSocket handshakes reset at every phase (gateway process)', () => {
   afterAll(async () => {
     await gateway?.stop();
     await hostile?.close();
+    await relay?.close();
+    await redis?.close();
     await op?.stop();
   });
 
-  it('stays up and answers /healthz 200 after 210 handshakes reset while refused, waiting for the 101 and after it, on /api and on the dev-server path', async () => {
+  /** Resets a handshake while the gateway waits for the session store: the relay holds its command. */
+  async function resetWhileLoadingSession(): Promise<void> {
+    const holding = relay.hold();
+    await resetHandshake(gateway.url, '/api/ws', { origin: gateway.url, cookie }, 'on-barrier', () => holding);
+    relay.release();
+  }
+
+  /** Resets a handshake while the gateway waits for the provider's token endpoint (the provider is stopped). */
+  async function resetWhileRefreshing(): Promise<void> {
+    const pid = op.child.process.pid ?? 0;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // the refresh lock is taken right before the token request
+      const locking = relay.sees('lock:');
+      await resetHandshake(gateway.url, '/api/ws', { origin: gateway.url, cookie }, 'on-barrier', () => locking);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  }
+
+  it('frees the dev server connection of each SPA-proxied stream the browser closes', async () => {
+    const before = hostile.streams();
+    for (let i = 0; i < 40; i += 4) {
+      const streams = await Promise.all(Array.from({ length: 4 }, () => openStream(gateway.url, '/dev/stream', {})));
+      for (const stream of streams) stream.destroy();
+    }
+    await eventually(() => Promise.resolve(hostile.streams().closed - before.closed === 40 ? true : undefined), 10_000, 'every dev server stream closed');
+  });
+
+  it('stays up and answers /healthz 200 after 270 handshakes reset while refused, loading the session, refreshing the token, waiting for the 101 and after it, on /api and on the dev-server path', async () => {
     const origin = gateway.url;
     let held = 0;
     const waitForHold = async (): Promise<void> => {
@@ -116,6 +158,8 @@ describe('WebSocket handshakes reset at every phase (gateway process)', () => {
       // refused: cross-site page, and no session at all
       () => resetHandshake(gateway.url, '/api/ws', { origin: 'https://evil.example', cookie }, 'at-once'),
       () => resetHandshake(gateway.url, '/api/ws', { origin }, 'at-once'),
+      resetWhileLoadingSession,
+      resetWhileRefreshing,
       // the gateway waits for the upstream's 101 (held by the upstream until released)
       () => resetHandshake(gateway.url, '/api/ws-hold', { origin, cookie }, 'on-barrier', waitForHold),
       () => resetHandshake(gateway.url, '/api/ws', { origin, cookie }, 'after-101'),
@@ -192,7 +236,17 @@ describe('proxied exchanges under attack', () => {
     it('answers 504 upstream_timeout when the route\'s connection pool stays full', async () => {
       const streams = await Promise.all(Array.from({ length: 8 }, () => openStream(gw, '/api/h/stream', api)));
       try {
-        const res = await get('/api/h/echo');
+        const waiting = get('/api/h/echo');
+        // the pool is observable: 8 active connections and the request waiting for one
+        await eventually(
+          async () => {
+            const metrics = await (await fetch(`${gw}/metrics`)).text();
+            return metrics.includes('bff_upstream_sockets{route="/api/h",state="active"} 8') && metrics.includes('bff_upstream_sockets{route="/api/h",state="queued"} 1') ? true : undefined;
+          },
+          5_000,
+          'bff_upstream_sockets showing the full pool',
+        );
+        const res = await waiting;
         expect(res.status).toBe(504);
         expect(JSON.parse(res.body)).toMatchObject({ code: 'upstream_timeout', status: 504 });
       } finally {
