@@ -85,7 +85,7 @@ export const variables = {
   UPSTREAM_MAX_SOCKETS: {
     schema: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1'),
     default: '256',
-    description: 'Connections each route (and the SPA dev server) may hold open to its upstream, streams and WebSockets included. When all are busy, requests wait for one to free up, at most `UPSTREAM_TIMEOUT_S` (then 504).',
+    description: 'Connections each route (and the SPA dev server) may hold open to its upstream, streams included (an established WebSocket leaves the pool). When all are busy, requests wait for one to free up, at most `UPSTREAM_TIMEOUT_S` (then 504).',
   },
   API_MAX_BODY_MB: { schema: z.coerce.number().positive('must be a positive number of megabytes'), description: 'Largest request body accepted on `/api/*` (413 beyond). Unset: no limit.' },
   API_CSRF_HEADER: { schema: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'), default: 'X-CSRF', description: 'Header that `/api/*` requests must carry with the value `1`.' },

@@ -56,7 +56,7 @@ export class Metrics {
     const sockets = (): readonly UpstreamSockets[] => this.upstreamSockets();
     new Gauge({
       name: 'bff_upstream_sockets',
-      help: 'Connections of each upstream\'s pool (route = the PROXY_ROUTES prefix, or spa for the dev server) by state: active (carrying a request, stream or WebSocket), free (idle keep-alive), queued (requests waiting for a connection: the pool is full).',
+      help: 'Connections of each upstream\'s pool (route = the PROXY_ROUTES prefix, or spa for the dev server) by state: active (carrying a request, a stream or a handshake; an established WebSocket leaves the pool), free (idle keep-alive), queued (requests waiting for a connection: the pool is full).',
       labelNames: ['route', 'state'] as const,
       registers: [this.registry],
       collect() {

@@ -36,7 +36,7 @@ export interface Upstream {
 
 export interface UpstreamSockets {
   readonly upstream: string;
-  /** Connections carrying a request, a stream or a WebSocket. */
+  /** Connections carrying a request, a stream or a handshake (Node takes an upgraded socket out of the agent). */
   readonly active: number;
   /** Idle keep-alive connections ready for the next request. */
   readonly free: number;

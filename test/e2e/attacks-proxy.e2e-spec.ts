@@ -7,7 +7,7 @@ import { startOp, type RunningOp } from '../support/op.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
 import { startTcpRelay, type TcpRelay } from '../support/tcp-relay.js';
 import { freePort } from '../support/ports.js';
-import { cookieHeader, rawRequest, upgradeAndEcho, type RawResponse } from '../support/raw-http.js';
+import { cookieHeader, handshake, rawRequest, upgradeAndEcho, type RawResponse } from '../support/raw-http.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { eventually, waitUntilReady } from '../support/wait.js';
 
@@ -28,9 +28,7 @@ async function resetHandshake(baseUrl: string, path: string, headers: Record<str
   const socket: Socket = connect(Number(url.port), url.hostname);
   socket.on('error', () => undefined);
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  const lines = [`GET ${path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='];
-  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
-  socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+  socket.write(handshake(url, path, headers));
   if (phase === 'on-barrier' && barrier !== undefined) await barrier();
   if (phase === 'after-101') {
     await new Promise<void>((resolve, reject) => {
@@ -396,11 +394,7 @@ async function handshakeHeaders(baseUrl: string, path: string, headers: Record<s
   return new Promise((resolve, reject) => {
     const socket = connect(Number(url.port), url.hostname);
     let received = '';
-    socket.on('connect', () => {
-      const lines = [`GET ${path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='];
-      for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
-      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-    });
+    socket.on('connect', () => socket.write(handshake(url, path, headers)));
     socket.on('data', (chunk: Buffer) => {
       received += chunk.toString('latin1');
       const end = received.indexOf('\r\n\r\n');
