@@ -1,6 +1,4 @@
 import 'reflect-metadata';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -13,6 +11,7 @@ import type { Config } from './config/config.js';
 import { registerSessionCookie } from './session/session-cookie.js';
 import { registerSecurityHeaders } from './common/security-headers.js';
 import { ApiProxyRoutes } from './proxy/api-proxy.routes.js';
+import { dispatchUpgrades } from './proxy/upgrade-dispatch.js';
 import { registerLoginRateLimit } from './auth/login-rate-limit.js';
 import { FrontchannelLogoutRoutes } from './auth/frontchannel-logout.routes.js';
 import { Metrics } from './metrics/metrics.js';
@@ -62,10 +61,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   await apiProxy.register(fastify);
   const spa = app.get(SpaRoutes);
   await spa.register(fastify);
-  fastify.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if ((req.url ?? '').startsWith('/api')) void apiProxy.handleUpgrade(fastify, req, socket, head);
-    else if (!spa.handleUpgrade(req, socket, head)) socket.destroy();
-  });
+  dispatchUpgrades(fastify, apiProxy, spa);
   // callback-style hooks: an async hook costs a promise per request on the hot path
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);

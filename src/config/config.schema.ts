@@ -85,9 +85,14 @@ export const variables = {
   PROXY_ROUTES: {
     schema: z.string(),
     description:
-      'JSON array of routes for several upstreams, e.g. `[{"prefix":"/api/orders","target":"http://orders:8080","stripPrefix":true},{"prefix":"/api","target":"http://api:8080"}]`; the longest matching prefix wins.',
+      'JSON array of routes for several upstreams, e.g. `[{"prefix":"/api/orders","target":"http://orders:8080","stripPrefix":true},{"prefix":"/api","target":"http://api:8080"}]`; the longest matching prefix wins. `"passCookies": true` lets a route\'s `Set-Cookie` reach the browser (never for the gateway\'s own cookie names); by default upstream cookies are dropped.',
   },
   UPSTREAM_TIMEOUT_S: { schema: positiveSeconds, default: '30', description: 'Time allowed for the upstream\'s response headers (streams are not cut afterwards); then 504.' },
+  UPSTREAM_MAX_SOCKETS: {
+    schema: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1'),
+    default: '256',
+    description: 'Connections each route (and the SPA dev server) may hold open to its upstream, streams included (an established WebSocket leaves the pool). When all are busy, requests wait for one to free up, at most `UPSTREAM_TIMEOUT_S` (then 504).',
+  },
   API_MAX_BODY_MB: { schema: z.coerce.number().positive('must be a positive number of megabytes'), description: 'Largest request body accepted on `/api/*` (413 beyond). Unset: no limit.' },
   API_CSRF_HEADER: { schema: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'), default: 'X-CSRF', description: 'Header that `/api/*` requests must carry with the value `1`.' },
 

@@ -29,7 +29,7 @@ describe('loadConfig', () => {
     expect(config.oidc.tokenEndpointAuthMethod).toBe('client_secret_basic');
     expect(config.oidc.scopes).toEqual(['profile', 'email', 'offline_access']);
     expect(config.session.cookie).toEqual({ name: '__Host-bff-session', secure: true });
-    expect(config.proxy.routes).toEqual([{ prefix: '/api', target: 'http://api:8080', stripPrefix: false }]);
+    expect(config.proxy.routes).toEqual([{ prefix: '/api', target: 'http://api:8080', stripPrefix: false, passCookies: false }]);
     expect(config.proxy.csrfHeader).toBe('x-csrf');
   });
 
@@ -108,8 +108,8 @@ describe('loadConfig', () => {
       PROXY_ROUTES: '[{"prefix":"/api","target":"http://api:8080"},{"prefix":"/api/orders/","target":"http://orders:8080","stripPrefix":true}]',
     });
     expect(config.proxy.routes).toEqual([
-      { prefix: '/api/orders', target: 'http://orders:8080', stripPrefix: true },
-      { prefix: '/api', target: 'http://api:8080', stripPrefix: false },
+      { prefix: '/api/orders', target: 'http://orders:8080', stripPrefix: true, passCookies: false },
+      { prefix: '/api', target: 'http://api:8080', stripPrefix: false, passCookies: false },
     ]);
   });
 

@@ -8,6 +8,8 @@ export interface ProxyRoute {
   readonly prefix: string;
   readonly target: string;
   readonly stripPrefix: boolean;
+  /** Lets the upstream's Set-Cookie through (never for the gateway's own cookie names). */
+  readonly passCookies: boolean;
 }
 
 export interface Config {
@@ -32,6 +34,8 @@ export interface Config {
   readonly proxy: {
     readonly routes: readonly ProxyRoute[];
     readonly timeoutS: number;
+    /** Connections per route's upstream (its agent's pool). */
+    readonly maxSockets: number;
     readonly maxBodyBytes: number | undefined;
     /** Lower-case header name. */
     readonly csrfHeader: string;
@@ -75,7 +79,7 @@ const RESERVED_AUTH_PARAMS = new Set([
   'client_id', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'request', 'request_uri',
 ]);
 const PROXY_ROUTES_SCHEMA = z
-  .array(z.object({ prefix: z.string().regex(/^\/[^?#]*$/, 'prefix must start with "/"'), target: z.url({ protocol: /^https?$/ }), stripPrefix: z.boolean().default(false) }).strict())
+  .array(z.object({ prefix: z.string().regex(/^\/[^?#]*$/, 'prefix must start with "/"'), target: z.url({ protocol: /^https?$/ }), stripPrefix: z.boolean().default(false), passCookies: z.boolean().default(false) }).strict())
   .min(1);
 
 /** The raw value, undefined when unset, or null when a *_FILE could not be read (already reported). */
@@ -125,7 +129,7 @@ function parseProxyRoutes(value: string, problems: string[]): ProxyRoute[] {
     problems.push(`PROXY_ROUTES: ${issue === undefined ? 'invalid' : `${issue.path.join('.')} ${issue.message}`}`);
     return [];
   }
-  return result.data.map((r) => ({ prefix: r.prefix.replace(/\/+$/, '') || '/', target: r.target, stripPrefix: r.stripPrefix }));
+  return result.data.map((r) => ({ prefix: r.prefix.replace(/\/+$/, '') || '/', target: r.target, stripPrefix: r.stripPrefix, passCookies: r.passCookies }));
 }
 
 function parseExtraAuthParams(value: string, problems: string[]): Record<string, string> {
@@ -175,7 +179,7 @@ export function loadConfig(env: Environment): Config {
 
   let routes: ProxyRoute[] = [];
   if (v.PROXY_ROUTES !== undefined) routes = parseProxyRoutes(v.PROXY_ROUTES, problems);
-  else if (v.UPSTREAM_URL !== undefined) routes = [{ prefix: '/api', target: withoutTrailingSlash(v.UPSTREAM_URL), stripPrefix: false }];
+  else if (v.UPSTREAM_URL !== undefined) routes = [{ prefix: '/api', target: withoutTrailingSlash(v.UPSTREAM_URL), stripPrefix: false, passCookies: false }];
   else problems.push('UPSTREAM_URL: required unless PROXY_ROUTES is set; the resource server that /api/* is forwarded to');
   for (const route of routes) {
     if (route.prefix !== '/api' && !route.prefix.startsWith('/api/')) problems.push(`PROXY_ROUTES: prefix "${route.prefix}" must be /api or below it`);
@@ -215,6 +219,7 @@ export function loadConfig(env: Environment): Config {
     proxy: {
       routes: [...routes].sort((a, b) => b.prefix.length - a.prefix.length),
       timeoutS: v.UPSTREAM_TIMEOUT_S ?? 30,
+      maxSockets: v.UPSTREAM_MAX_SOCKETS ?? 256,
       maxBodyBytes: v.API_MAX_BODY_MB === undefined ? undefined : Math.floor(v.API_MAX_BODY_MB * 1024 * 1024),
       csrfHeader: (v.API_CSRF_HEADER ?? 'X-CSRF').toLowerCase(),
     },

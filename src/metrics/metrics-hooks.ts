@@ -20,6 +20,8 @@ export class MetricsHooks implements OnModuleInit {
     const get = <T>(type: new (...args: never[]) => T): T => this.moduleRef.get(type, { strict: false });
     get(LoginFlowService).onOutcome = (outcome) => this.metrics.countLogin(outcome);
     get(TokenRefresher).onOutcome = (result) => this.metrics.countTokenRefresh(result);
-    get(ProxyService).onUpstreamError = (kind) => this.metrics.countUpstreamError(kind);
+    const proxy = get(ProxyService);
+    proxy.onUpstreamError = (kind) => this.metrics.countUpstreamError(kind);
+    this.metrics.watchUpstreamSockets(() => proxy.socketCounts());
   }
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LoginOutcome } from '../auth/login-flow.service.js';
 import { requestClassOf } from '../common/request-class.js';
+import type { UpstreamSockets } from '../proxy/proxy.service.js';
 import { SESSION_STORE, type SessionStore } from '../session/session-store.js';
 
 /** `2xx` ... `5xx`: one series per class keeps the label set small, whatever the upstream answers. */
@@ -48,7 +49,25 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Set by MetricsHooks: the proxy's connection counts per upstream, read at scrape time. */
+  private upstreamSockets: () => readonly UpstreamSockets[] = () => [];
+
   constructor(@Inject(SESSION_STORE) store: SessionStore) {
+    const sockets = (): readonly UpstreamSockets[] => this.upstreamSockets();
+    new Gauge({
+      name: 'bff_upstream_sockets',
+      help: 'Connections of each upstream\'s pool (route = the PROXY_ROUTES prefix, or spa for the dev server) by state: active (carrying a request, a stream or a handshake; an established WebSocket leaves the pool), free (idle keep-alive), queued (requests waiting for a connection: the pool is full).',
+      labelNames: ['route', 'state'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const { upstream, active, free, queued } of sockets()) {
+          this.set({ route: upstream, state: 'active' }, active);
+          this.set({ route: upstream, state: 'free' }, free);
+          this.set({ route: upstream, state: 'queued' }, queued);
+        }
+      },
+    });
     // Only stores that can count cheaply (memory) report it; a gauge stuck at 0 for Redis would mislead.
     if (store.size() !== undefined) {
       new Gauge({
@@ -87,6 +106,10 @@ export class Metrics {
 
   countUpstreamError(kind: string): void {
     this.upstreamErrors.inc({ kind });
+  }
+
+  watchUpstreamSockets(counts: () => readonly UpstreamSockets[]): void {
+    this.upstreamSockets = counts;
   }
 
   /** The Prometheus text exposition. */

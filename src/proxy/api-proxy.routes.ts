@@ -1,18 +1,19 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { mapError, sendProblem, writeRawProblem } from '../common/problem.js';
+import { requestIdFor } from '../common/logger.js';
+import { mapError, sendProblem } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { SessionRequiredError } from '../session/session.errors.js';
 import { SessionService } from '../session/session.service.js';
 import { TokenRefresher } from '../session/token-refresher.js';
 import { checkApiRequestOrigin, isSameOrigin } from './api-request-origin.js';
-import { applyForwardingPolicy } from './forwarded-headers.js';
 import { matchRoute, type RouteMatch } from './proxy-routes.js';
-import { ApiRouteNotFoundError, CrossOriginRequestError, InvalidUpstreamPathError, RequestBodyTooLargeError } from './proxy.errors.js';
+import { ApiMethodNotAllowedError, ApiRouteNotFoundError, CrossOriginRequestError, InvalidUpstreamPathError, RequestBodyTooLargeError } from './proxy.errors.js';
 import { ProxyService } from './proxy.service.js';
+import { refuseUpgrade } from './upgrade-refusal.js';
 import { WebSocketSessions } from './websocket-sessions.js';
 
 /**
@@ -21,21 +22,13 @@ import { WebSocketSessions } from './websocket-sessions.js';
  */
 @Injectable()
 export class ApiProxyRoutes {
-  private readonly log = new Logger(ApiProxyRoutes.name);
-  private readonly publicHost: string;
-  private readonly publicProto: string;
-
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly sessions: SessionService,
     private readonly refresher: TokenRefresher,
     private readonly proxy: ProxyService,
     private readonly websockets: WebSocketSessions,
-  ) {
-    const url = new URL(config.server.publicUrl);
-    this.publicHost = url.host;
-    this.publicProto = url.protocol.slice(0, -1);
-  }
+  ) {}
 
   async register(fastify: FastifyInstance): Promise<void> {
     await fastify.register((scope, _options, done) => {
@@ -49,42 +42,46 @@ export class ApiProxyRoutes {
     });
   }
 
-  /** WebSocket handshakes on /api/*: same-origin only (browsers cannot add the CSRF header), with the Bearer token. */
+  /**
+   * WebSocket handshakes on /api/*: same-origin only (browsers cannot add the CSRF header), with the
+   * Bearer token. The socket's 'error' listener is already on (upgrade dispatch); after each await
+   * a client that left is dropped without further work.
+   */
   async handleUpgrade(fastify: FastifyInstance, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const requestId = requestIdFor(req);
     try {
       const match = this.match(req.url ?? '/');
       if (!isSameOrigin(req.headers, this.config.server.publicOrigin)) throw new CrossOriginRequestError();
       const sid = this.sidFromCookie(fastify, req.headers.cookie);
       const record = sid === undefined ? undefined : await this.sessions.loadBySid(sid, true);
+      if (socket.destroyed) return;
       if (record === undefined) throw new SessionRequiredError();
       const fresh = await this.refresher.fresh(record);
-      applyForwardingPolicy(req.headers, this.forwardContext(req, fresh.tokens.accessToken, req.socket.remoteAddress ?? '', true));
-      this.proxy.forwardUpgrade(req, socket, head, match.route.target, match.upstreamPath);
+      if (socket.destroyed) return;
+      this.proxy.applyRequestPolicy(req, requestId, fresh.tokens.accessToken, true);
+      this.proxy.forwardUpgrade(req, socket, head, this.proxy.upstreamFor(match.route), match.upstreamPath, requestId, fastify.log.child({ reqId: requestId }));
       this.websockets.track(socket, record.id);
     } catch (error) {
       const { status, code } = mapError(error);
-      this.log.debug(`websocket handshake refused: ${code}`);
-      socket.end(`HTTP/1.1 ${status} ${code}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      // a store or provider outage is worth a warning; a refused client is not
+      fastify.log[status >= 500 ? 'warn' : 'debug']({ event: 'websocket_refused', reqId: requestId, code, status }, 'websocket handshake refused');
+      refuseUpgrade(socket, error, requestId);
     }
   }
 
   private async handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     try {
+      // TRACE would echo the request, cookies included, back to the page
+      if (request.method === 'TRACE') throw new ApiMethodNotAllowedError(request.method);
       const match = this.match(request.url);
       checkApiRequestOrigin(request.method, request.headers, this.config.proxy.csrfHeader, this.config.server.publicOrigin);
       const limit = this.config.proxy.maxBodyBytes;
       if (limit !== undefined && Number(request.headers['content-length'] ?? 0) > limit) throw new RequestBodyTooLargeError(limit);
       const record = await this.refresher.fresh(await this.sessions.require(request));
-      const raw = request.raw;
-      // without trusted proxies, an inbound X-Forwarded-For is the client's claim, not a fact
-      if (this.config.ops.trustProxy.length === 0) delete raw.headers['x-forwarded-for'];
-      applyForwardingPolicy(raw.headers, this.forwardContext(raw, record.tokens.accessToken, request.ip, false, request.id));
+      this.proxy.applyRequestPolicy(request.raw, request.id, record.tokens.accessToken, false);
       reply.hijack();
       reply.raw.setHeader('x-request-id', request.id);
-      this.proxy.forward(raw, reply.raw, match.route.target, match.upstreamPath, (failure) => {
-        sendProblemLog(request, failure);
-        writeRawProblem(reply.raw, request.id, failure);
-      });
+      this.proxy.forward(request.raw, reply.raw, this.proxy.upstreamFor(match.route), match.upstreamPath, request.id, request.log);
     } catch (error) {
       sendProblem(request, reply, error);
     }
@@ -97,17 +94,6 @@ export class ApiProxyRoutes {
     return match;
   }
 
-  private forwardContext(req: IncomingMessage, accessToken: string, clientIp: string, upgrade: boolean, requestId?: string) {
-    return {
-      accessToken,
-      clientIp,
-      proto: this.publicProto,
-      host: this.publicHost,
-      requestId: requestId ?? (typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : ''),
-      upgrade,
-    };
-  }
-
   private sidFromCookie(fastify: FastifyInstance, header: string | undefined): string | undefined {
     if (header === undefined) return undefined;
     const sealed = fastify.parseCookie(header)[this.config.session.cookie.name];
@@ -115,9 +101,4 @@ export class ApiProxyRoutes {
     const value: unknown = fastify.decodeSecureSession(sealed)?.get('sid');
     return typeof value === 'string' ? value : undefined;
   }
-}
-
-function sendProblemLog(request: FastifyRequest, failure: unknown): void {
-  const { code, status } = mapError(failure);
-  request.log.warn({ event: 'upstream_failed', code, status }, 'upstream request failed');
 }

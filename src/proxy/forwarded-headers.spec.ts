@@ -1,7 +1,25 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { applyForwardingPolicy, type ForwardContext } from './forwarded-headers.js';
 
-const context: ForwardContext = { accessToken: 'AT', clientIp: '10.0.0.7', proto: 'https', host: 'app.example.com', requestId: 'req-1', upgrade: false };
+const context: ForwardContext = { accessToken: 'AT', peerAddress: '10.0.0.7', peerTrusted: false, proto: 'https', host: 'app.example.com', requestId: 'req-1', upgrade: false };
+
+const FORGED: IncomingHttpHeaders = {
+  'proxy-authorization': 'Basic c2VjcmV0',
+  forwarded: 'for=203.0.113.9',
+  'x-real-ip': '203.0.113.9',
+  'x-original-url': '/admin',
+  'x-rewrite-url': '/admin',
+  'x-forwarded-prefix': '/admin',
+  'x-forwarded-port': '1',
+  'x-forwarded-ssl': 'on',
+  traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  tracestate: 'vendor=x',
+  baggage: 'userId=alice',
+  'x-forwarded-for': '203.0.113.9',
+  'x-forwarded-host': 'evil.example',
+  'x-forwarded-proto': 'http',
+  'x-request-id': 'ab"c',
+};
 
 describe('applyForwardingPolicy', () => {
   it('replaces a browser-supplied Authorization with the session\'s Bearer token and drops cookies', () => {
@@ -12,25 +30,44 @@ describe('applyForwardingPolicy', () => {
     expect(headers.accept).toBe('application/json');
   });
 
+  it('sends no Authorization at all without an access token (the SPA dev server)', () => {
+    const headers: IncomingHttpHeaders = { authorization: 'Bearer forged' };
+    applyForwardingPolicy(headers, { ...context, accessToken: undefined });
+    expect(headers.authorization).toBeUndefined();
+  });
+
   it('drops hop-by-hop headers and the ones Connection names', () => {
-    const headers: IncomingHttpHeaders = { connection: 'keep-alive, x-secret-hop', 'keep-alive': 'timeout=5', 'x-secret-hop': '1', te: 'trailers', 'proxy-authorization': 'Basic x', upgrade: 'h2c' };
+    const headers: IncomingHttpHeaders = { connection: 'keep-alive, x-secret-hop', 'keep-alive': 'timeout=5', 'x-secret-hop': '1', te: 'trailers', trailer: 'x', 'proxy-authorization': 'Basic x', 'proxy-connection': 'keep-alive', upgrade: 'h2c' };
     applyForwardingPolicy(headers, context);
     expect(Object.keys(headers).sort()).toEqual(['authorization', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id']);
   });
 
-  it('keeps Connection and Upgrade on a WebSocket handshake', () => {
-    const headers: IncomingHttpHeaders = { connection: 'Upgrade', upgrade: 'websocket' };
-    applyForwardingPolicy(headers, { ...context, upgrade: true });
-    expect(headers.connection).toBe('Upgrade');
-    expect(headers.upgrade).toBe('websocket');
+  it('drops forged forwarding, rewrite and trace headers and sets its own', () => {
+    const headers: IncomingHttpHeaders = { ...FORGED };
+    applyForwardingPolicy(headers, context);
+    expect(headers).toEqual({ authorization: 'Bearer AT', 'x-forwarded-for': '10.0.0.7', 'x-forwarded-host': 'app.example.com', 'x-forwarded-proto': 'https', 'x-request-id': 'req-1' });
   });
 
-  it('appends the client to X-Forwarded-For and sets proto, host and request id', () => {
+  it('keeps Connection and Upgrade on a WebSocket handshake, and otherwise gives it the very same headers', () => {
+    const http: IncomingHttpHeaders = { ...FORGED, connection: 'keep-alive, x-secret-hop', 'x-secret-hop': '1', accept: '*/*' };
+    const ws: IncomingHttpHeaders = { ...FORGED, connection: 'keep-alive, Upgrade, x-secret-hop', upgrade: 'websocket', 'x-secret-hop': '1', accept: '*/*', 'sec-websocket-key': 'k' };
+    applyForwardingPolicy(http, context);
+    applyForwardingPolicy(ws, { ...context, upgrade: true });
+    expect(ws.connection).toBe('keep-alive, Upgrade, x-secret-hop');
+    expect(ws.upgrade).toBe('websocket');
+    const { connection: _c, upgrade: _u, 'sec-websocket-key': _k, ...rest } = ws;
+    expect(rest).toEqual(http);
+  });
+
+  it('keeps the inbound X-Forwarded-For of a trusted proxy and appends that proxy', () => {
+    const headers: IncomingHttpHeaders = { 'x-forwarded-for': '203.0.113.9' };
+    applyForwardingPolicy(headers, { ...context, peerTrusted: true });
+    expect(headers['x-forwarded-for']).toBe('203.0.113.9, 10.0.0.7');
+  });
+
+  it('replaces the X-Forwarded-For of an untrusted peer with the peer', () => {
     const headers: IncomingHttpHeaders = { 'x-forwarded-for': '203.0.113.9' };
     applyForwardingPolicy(headers, context);
-    expect(headers['x-forwarded-for']).toBe('203.0.113.9, 10.0.0.7');
-    expect(headers['x-forwarded-proto']).toBe('https');
-    expect(headers['x-forwarded-host']).toBe('app.example.com');
-    expect(headers['x-request-id']).toBe('req-1');
+    expect(headers['x-forwarded-for']).toBe('10.0.0.7');
   });
 });

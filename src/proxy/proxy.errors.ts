@@ -43,3 +43,17 @@ export class CrossOriginRequestError extends GatewayError {
     super(403, 'cross_origin_request', 'Cross-origin request refused', 'Streaming and WebSocket API requests must come from the gateway\'s own origin.');
   }
 }
+
+/** TRACE would echo the request (cookies and all) back: never forwarded. */
+export class ApiMethodNotAllowedError extends GatewayError {
+  constructor(method: string) {
+    super(405, 'method_not_allowed', 'Method not allowed', `${method} is not forwarded to the API.`);
+  }
+}
+
+/** A WebSocket handshake on a path that serves none (a gateway path, or the SPA without a dev server). */
+export class UpgradeNotServedError extends GatewayError {
+  constructor() {
+    super(404, 'not_found', 'Not found', 'No WebSocket is served at this path.');
+  }
+}

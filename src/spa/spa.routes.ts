@@ -1,16 +1,17 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Agent, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { basename, join, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import httpProxy from 'http-proxy';
-import { sendProblem, writeRawProblem } from '../common/problem.js';
+import { requestIdFor } from '../common/logger.js';
+import { sendProblem } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
+import { ProxyService, type Upstream } from '../proxy/proxy.service.js';
 import { decodeSpaPath, isClientRoute, isDotfilePath, isGatewayPath, isHashedAsset } from './spa-paths.js';
 import { InvalidSpaPathError, SpaDevServerUnavailableError } from './spa.errors.js';
 
@@ -28,19 +29,6 @@ const CACHE_REVALIDATE = 'no-cache';
 const SAMPLE_SPA_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/** Credentials that belong to the gateway: a frontend dev server must never see them. */
-const GATEWAY_CREDENTIALS = ['cookie', 'authorization', 'proxy-authorization'];
-
-function stripGatewayCredentials(headers: IncomingHttpHeaders): void {
-  for (const name of GATEWAY_CREDENTIALS) delete headers[name];
-}
-
-interface DevServer {
-  readonly target: string;
-  readonly proxy: httpProxy;
-  readonly agent: Agent;
-}
-
 /**
  * Everything outside /auth, /api and the ops endpoints belongs to the single-page app: static files
  * from SPA_DIR (or the bundled sample SPA), or a frontend dev server at SPA_UPSTREAM_URL. Registered
@@ -48,26 +36,23 @@ interface DevServer {
  * handler (404 problem+json) for the gateway's paths.
  */
 @Injectable()
-export class SpaRoutes implements OnApplicationShutdown {
+export class SpaRoutes {
   private readonly log = new Logger(SpaRoutes.name);
-  private readonly devServer: DevServer | undefined;
+  /** The frontend dev server, through the same forwarding (and header policies) as /api, without credentials. */
+  private readonly devServer: Upstream | undefined;
 
-  constructor(@Inject(CONFIG) private readonly config: Config) {
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    private readonly proxy: ProxyService,
+  ) {
     const target = config.spa.upstreamUrl;
-    if (target === undefined) {
-      this.devServer = undefined;
-      return;
-    }
-    // changeOrigin: dev servers (Vite's allowedHosts) refuse Host headers they do not know
-    const proxy = httpProxy.createProxyServer({ target, ws: true, changeOrigin: true, xfwd: false });
-    // without a listener, http-proxy rethrows socket errors of upgraded connections
-    proxy.on('error', (error) => this.log.debug(`frontend dev server proxy error: ${error.message}`));
-    this.devServer = { target, proxy, agent: new Agent({ keepAlive: true }) };
+    // its cookies are dropped like any upstream's: a dev server has no business setting the gateway's
+    this.devServer = target === undefined ? undefined : proxy.createUpstream('spa', target, false, (cause) => new SpaDevServerUnavailableError(cause));
   }
 
   async register(fastify: FastifyInstance): Promise<void> {
     if (this.devServer !== undefined) {
-      this.log.log(`serving the SPA from the frontend dev server ${this.devServer.target}`);
+      this.log.log(`serving the SPA from the frontend dev server ${this.config.spa.upstreamUrl ?? ''}`);
       await this.registerDevServer(fastify, this.devServer);
       return;
     }
@@ -95,23 +80,18 @@ export class SpaRoutes implements OnApplicationShutdown {
 
   /**
    * WebSocket handshakes outside /api go to the dev server (hot reload), without the gateway's
-   * credentials. Returns false when nobody here serves the path, so the caller closes the socket.
+   * credentials. Returns false when nobody here serves the path, so the caller refuses it. The
+   * socket's 'error' listener is already on (upgrade dispatch).
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+  handleUpgrade(fastify: FastifyInstance, req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     if (this.devServer === undefined) return false;
-    const path = decodeSpaPath(req.url ?? '/');
+    const url = req.url ?? '/';
+    const path = decodeSpaPath(url);
     if (path === undefined || isGatewayPath(path)) return false;
-    stripGatewayCredentials(req.headers);
-    this.devServer.proxy.ws(req, socket, head, { agent: this.devServer.agent }, (error) => {
-      this.log.debug(`frontend dev server upgrade failed: ${error.message}`);
-      socket.destroy();
-    });
+    const requestId = requestIdFor(req);
+    this.proxy.applyRequestPolicy(req, requestId, undefined, true);
+    this.proxy.forwardUpgrade(req, socket, head, this.devServer, url, requestId, fastify.log.child({ reqId: requestId }));
     return true;
-  }
-
-  onApplicationShutdown(): void {
-    this.devServer?.agent.destroy();
-    this.devServer?.proxy.close();
   }
 
   private async serveStatic(request: FastifyRequest, reply: FastifyReply, root: string): Promise<FastifyReply> {
@@ -136,7 +116,7 @@ export class SpaRoutes implements OnApplicationShutdown {
     return reply.sendFile(path);
   }
 
-  private async registerDevServer(fastify: FastifyInstance, devServer: DevServer): Promise<void> {
+  private async registerDevServer(fastify: FastifyInstance, devServer: Upstream): Promise<void> {
     await fastify.register((scope, _options, done) => {
       // bodies stream to the dev server unread, whatever their type
       scope.removeAllContentTypeParsers();
@@ -146,7 +126,7 @@ export class SpaRoutes implements OnApplicationShutdown {
     });
   }
 
-  private forwardToDevServer(request: FastifyRequest, reply: FastifyReply, devServer: DevServer): void {
+  private forwardToDevServer(request: FastifyRequest, reply: FastifyReply, devServer: Upstream): void {
     const path = decodeSpaPath(request.url);
     if (path === undefined) {
       sendProblem(request, reply, new InvalidSpaPathError());
@@ -156,14 +136,10 @@ export class SpaRoutes implements OnApplicationShutdown {
       reply.callNotFound();
       return;
     }
-    stripGatewayCredentials(request.raw.headers);
+    this.proxy.applyRequestPolicy(request.raw, request.id, undefined, false);
     reply.hijack();
     reply.raw.setHeader('x-request-id', request.id);
-    devServer.proxy.web(request.raw, reply.raw, { agent: devServer.agent }, (error) => {
-      if (request.raw.socket.destroyed) return; // the browser went away: nobody to tell
-      request.log.warn({ event: 'spa_dev_server_failed', err: error }, 'frontend dev server request failed');
-      writeRawProblem(reply.raw, request.id, new SpaDevServerUnavailableError(error));
-    });
+    this.proxy.forward(request.raw, reply.raw, devServer, request.url, request.id, request.log);
   }
 }
 

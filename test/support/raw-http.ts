@@ -31,6 +31,13 @@ export async function cookieHeader(browser: BrowserClient, url: string): Promise
   return (await browser.cookies(url)).map((c) => `${c.name}=${c.value}`).join('; ');
 }
 
+/** The bytes of a WebSocket handshake request for `path` on `url`'s host, with extra headers. */
+export function handshake(url: URL, path: string, headers: Record<string, string>): string {
+  const lines = [`GET ${path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='];
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
 /**
  * Sends an HTTP/1.1 upgrade handshake on a raw socket; resolves with the status line and, on 101,
  * whatever the upstream echoes back after `payload` is written.
@@ -50,11 +57,7 @@ export async function upgradeAndEcho(baseUrl: string, path: string, headers: Rec
       socket.destroy();
       resolve({ statusLine: statusLine ?? '', echoed });
     };
-    socket.on('connect', () => {
-      const lines = [`GET ${path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='];
-      for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
-      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-    });
+    socket.on('connect', () => socket.write(handshake(url, path, headers)));
     socket.on('data', (chunk: Buffer) => {
       received += chunk.toString('latin1');
       const end = received.indexOf('\r\n\r\n');

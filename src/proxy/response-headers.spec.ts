@@ -1,0 +1,73 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { applyResponsePolicy, gatewayCookieMatcher, type ResponsePolicy } from './response-headers.js';
+
+const isGatewayCookie = gatewayCookieMatcher('__Host-bff-session');
+const dropCookies: ResponsePolicy = { passCookies: false, isGatewayCookie };
+const passCookies: ResponsePolicy = { passCookies: true, isGatewayCookie };
+
+const PLANTED = [
+  '__Host-bff-session=planted; Path=/; Secure',
+  'bff-session=planted',
+  '__Secure-bff-session=planted; Secure',
+  '__HOST-BFF-SESSION=planted; Secure',
+  ' bff-session =planted',
+  '__Host-bff-session; Secure',
+  '=__Host-bff-session; Secure',
+];
+
+describe('gatewayCookieMatcher', () => {
+  it.each(['__Host-bff-session', 'bff-session', '__Secure-bff-session', '__host-BFF-session'])('treats %s as the gateway\'s', (name) => {
+    expect(isGatewayCookie(name)).toBe(true);
+  });
+
+  it.each(['theme', 'bff-session2', 'x-bff-session'])('leaves %s to the app', (name) => {
+    expect(isGatewayCookie(name)).toBe(false);
+  });
+
+  it('matches the insecure (unprefixed) cookie name the same way', () => {
+    expect(gatewayCookieMatcher('bff-session')('__Host-bff-session')).toBe(true);
+  });
+});
+
+describe('applyResponsePolicy', () => {
+  it('drops every Set-Cookie by default', () => {
+    const headers: IncomingHttpHeaders = { 'set-cookie': ['theme=dark', ...PLANTED], 'content-type': 'text/plain' };
+    applyResponsePolicy(headers, dropCookies, false);
+    expect(headers).toEqual({ 'content-type': 'text/plain' });
+  });
+
+  it('passes a route\'s own cookies with passCookies, never the gateway\'s nor a nameless one', () => {
+    const headers: IncomingHttpHeaders = { 'set-cookie': ['theme=dark; Path=/', ...PLANTED, 'lang=en'] };
+    applyResponsePolicy(headers, passCookies, false);
+    expect(headers['set-cookie']).toEqual(['theme=dark; Path=/', 'lang=en']);
+  });
+
+  it('removes Set-Cookie entirely when nothing is left to pass', () => {
+    const headers: IncomingHttpHeaders = { 'set-cookie': PLANTED };
+    applyResponsePolicy(headers, passCookies, false);
+    expect('set-cookie' in headers).toBe(false);
+  });
+
+  it('drops hop-by-hop headers and the ones Connection names, and keeps Location unchanged', () => {
+    const headers: IncomingHttpHeaders = {
+      connection: 'close, x-hop',
+      'x-hop': '1',
+      'keep-alive': 'timeout=5',
+      'proxy-authenticate': 'Basic',
+      trailer: 'x-sum',
+      'transfer-encoding': 'chunked',
+      upgrade: 'h2c',
+      te: 'trailers',
+      location: 'https://elsewhere.example/a?b=%2F',
+      'x-kept': 'yes',
+    };
+    applyResponsePolicy(headers, dropCookies, false);
+    expect(headers).toEqual({ location: 'https://elsewhere.example/a?b=%2F', 'x-kept': 'yes' });
+  });
+
+  it('keeps Connection and Upgrade on a 101, and filters the rest as for any response', () => {
+    const headers: IncomingHttpHeaders = { connection: 'Upgrade, x-hop', upgrade: 'websocket', 'x-hop': '1', 'set-cookie': ['__Host-bff-session=planted'], 'sec-websocket-accept': 'abc' };
+    applyResponsePolicy(headers, passCookies, true);
+    expect(headers).toEqual({ connection: 'Upgrade, x-hop', upgrade: 'websocket', 'sec-websocket-accept': 'abc' });
+  });
+});
