@@ -2,8 +2,14 @@ import { GatewayError } from '../common/gateway-error.js';
 
 /** The provider is down, slow or answering 5xx: never a reason to sign anyone out. */
 export class ProviderUnavailableError extends GatewayError {
-  constructor(detail = 'The identity provider cannot be reached right now; try again shortly.', cause?: unknown) {
-    super(503, 'provider_unavailable', 'Identity provider unavailable', detail, { cause, retryAfterS: 5 });
+  constructor(
+    detail = 'The identity provider cannot be reached right now; try again shortly.',
+    cause?: unknown,
+    retryAfterS = 5,
+    /** The provider's own Retry-After (seconds, capped), when it sent one. */
+    readonly providerRetryAfterS?: number,
+  ) {
+    super(503, 'provider_unavailable', 'Identity provider unavailable', detail, { cause, retryAfterS });
   }
 }
 
