@@ -73,7 +73,11 @@ export const variables = {
     description: 'Allowed ID token signature algorithms (asymmetric only; `none` and HMAC are refused).',
   },
   OIDC_POST_LOGOUT_REDIRECT_URI: { schema: httpUrl, description: 'Where the provider sends the browser after logout (default `PUBLIC_URL/`).' },
-  OIDC_DISCOVERY_TIMEOUT_S: { schema: positiveSeconds, default: '10', description: 'Timeout for each discovery, JWKS, token and revocation request to the provider.' },
+  OIDC_DISCOVERY_TIMEOUT_S: {
+    schema: positiveSeconds.max(30, 'must be at most 30 seconds'),
+    default: '10',
+    description: 'Timeout for each discovery, JWKS, token and revocation request to the provider (1-30). A refresh holds its lock for twice this plus 5 s.',
+  },
 
   UPSTREAM_URL: { schema: httpUrl, description: 'The resource server that `/api/*` is forwarded to, path unchanged. Required unless `PROXY_ROUTES` is set.' },
   PROXY_ROUTES: {

@@ -30,6 +30,16 @@ export class IdTokenInvalidError extends GatewayError {
   }
 }
 
+/**
+ * A refreshed ID token names another issuer, user or client than the session's (OIDC Core §12.2):
+ * the session cannot go on as the same user.
+ */
+export class IdTokenMismatchError extends GatewayError {
+  constructor(readonly claim: 'iss' | 'sub' | 'aud') {
+    super(401, 'id_token_mismatch', 'ID token does not match the session', `The refreshed ID token's ${claim} differs from the session's.`);
+  }
+}
+
 /** The provider's token response is not what RFC 6749 §5.1 and OIDC Core §3.1.3.3 require. */
 export class TokenResponseInvalidError extends GatewayError {
   constructor(detail: string) {
