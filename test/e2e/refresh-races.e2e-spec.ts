@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import type { BrowserClient } from '../support/browser.js';
 import { startBehaviourUpstream, type TestUpstream } from '../support/fault-upstreams.js';
 import { sessionOf } from '../support/gateway-state.js';
@@ -64,6 +65,24 @@ describe('refresh races', () => {
     expect(await store.replaceTokens(record.id, record.version, tokens, record.claims)).toBe('replaced');
     return tokens.accessToken;
   }
+
+  it('holds the refresh lock for 2 x OIDC_DISCOVERY_TIMEOUT_S + 5 s while the provider is asked', async () => {
+    expect(stack.gateway.config.oidc.httpTimeoutS).toBe(2);
+    const pending = api();
+    const held = await holdRefresh({ response: { expires_in: 3600, id_token: undefined } });
+    const inspect = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const locks = await inspect.keys('bff:lock:*');
+      expect(locks).toHaveLength(1);
+      const ttl = await inspect.pttl(locks[0] ?? '');
+      expect(ttl).toBeGreaterThan(7_000);
+      expect(ttl).toBeLessThanOrEqual(9_000);
+    } finally {
+      inspect.disconnect();
+      held.release();
+    }
+    expect((await pending).status).toBe(200);
+  });
 
   it('uses the newer tokens another replica stored when its own compare-and-set loses', async () => {
     const pending = api();
