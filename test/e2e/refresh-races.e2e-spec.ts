@@ -54,7 +54,7 @@ describe('refresh races', () => {
       await gate.wait;
       return answer;
     };
-    await eventually(async () => (stack.rogue.refreshCount > before ? true : undefined), 5_000, 'refresh at the provider');
+    await eventually(() => Promise.resolve(stack.rogue.refreshCount > before ? true : undefined), 5_000, 'refresh at the provider');
     return { release: gate.release };
   }
 
