@@ -18,12 +18,14 @@ import type { TokenFailure } from '../oidc/token-outcome.js';
 import { RefreshBackoff, type RefreshPermit } from './refresh-backoff.js';
 import { sidHash } from './session-cookie.js';
 import { SessionExpiredError, SessionStoreUnavailableError } from './session.errors.js';
-import { SESSION_STORE, type SessionRecord, type SessionStore, type SessionTokens, type StoreLock } from './session-store.js';
+import { SESSION_STORE, type ReplaceTokensResult, type SessionRecord, type SessionStore, type SessionTokens, type StoreLock } from './session-store.js';
 import { accessTokenExpiresAt, needsRefresh } from './session-timing.js';
 
 const LOCK_POLL_MS = 25;
 /** Sessions whose new tokens wait in memory for the store; beyond this the oldest are dropped. */
 const MAX_UNSAVED = 10_000;
+/** Store writes of new tokens per refresh before they wait in memory. */
+const WRITE_ATTEMPTS = 2;
 
 export type RefreshOutcome = 'refreshed' | 'expired' | Exclude<TokenFailure, 'grant_rejected'> | 'store_unavailable';
 /** What a failed attempt's log line says. */
@@ -239,37 +241,44 @@ export class TokenRefresher {
 
   /** The compare-and-set write; on a store failure once more, then the tokens wait in memory. */
   private async write(current: SessionRecord, next: UnsavedTokens): Promise<SessionRecord> {
-    let result: Awaited<ReturnType<SessionStore['replaceTokens']>>;
-    try {
-      result = await this.replace(current.id, next);
-    } catch {
-      // the provider may have rotated the refresh token already: losing these tokens could end the
-      // session at the next refresh, so the write is worth one more try before 503
+    for (let attempt = 1; ; attempt++) {
+      let result: ReplaceTokensResult;
       try {
         result = await this.replace(current.id, next);
       } catch (error) {
-        this.keepUnsaved(current.id, next);
-        this.failed(current, 'store_unavailable', error);
-        throw error instanceof GatewayError ? error : new SessionStoreUnavailableError(error);
+        // the provider may have rotated the refresh token already: losing these tokens could end the
+        // session at the next refresh, so the write is worth one more try before 503
+        if (attempt < WRITE_ATTEMPTS) continue;
+        return this.unstored(current, next, error);
       }
-    }
-    switch (result) {
-      case 'replaced':
-        this.onOutcome('refreshed');
-        this.log.debug({ event: 'token_refresh_succeeded', sidHash: sidHash(current.id), version: next.basedOn + 1, msg: 'token refreshed' });
-        return { ...current, tokens: next.tokens, claims: next.claims, version: next.basedOn + 1 };
-      case 'missing':
-        // logged out (or expired) while the refresh was under way
-        throw new SessionExpiredError();
-      case 'conflict':
-        // another holder (this one's lock had expired) stored newer tokens first: those win
-        return this.useNewer(current, () => {
+      switch (result) {
+        case 'replaced':
+          this.onOutcome('refreshed');
+          this.log.debug({ event: 'token_refresh_succeeded', sidHash: sidHash(current.id), version: next.basedOn + 1, msg: 'token refreshed' });
+          return { ...current, tokens: next.tokens, claims: next.claims, version: next.basedOn + 1 };
+        case 'missing':
+          // logged out (or expired) while the refresh was under way
           throw new SessionExpiredError();
-        });
+        case 'conflict': {
+          // another holder (this one's lock had expired) stored newer tokens first: those win
+          const latest = await this.store.get(current.id);
+          if (latest === undefined) throw new SessionExpiredError();
+          if (latest.version !== next.basedOn) return latest;
+          // same version: the store lost its swap to concurrent slides, not to newer tokens
+          if (attempt >= WRITE_ATTEMPTS) return this.unstored(current, next, new SessionStoreUnavailableError());
+        }
+      }
     }
   }
 
-  private replace(id: string, next: UnsavedTokens): ReturnType<SessionStore['replaceTokens']> {
+  /** New tokens the store would not take: kept in memory for the session's next request, 503 now. */
+  private unstored(current: SessionRecord, next: UnsavedTokens, error: unknown): never {
+    this.keepUnsaved(current.id, next);
+    this.failed(current, 'store_unavailable', error);
+    throw error instanceof GatewayError ? error : new SessionStoreUnavailableError(error);
+  }
+
+  private replace(id: string, next: UnsavedTokens): Promise<ReplaceTokensResult> {
     return this.store.replaceTokens(id, next.basedOn, next.tokens, next.claims);
   }
 
@@ -299,9 +308,14 @@ export class TokenRefresher {
         await this.releaseKeptLock(record.id);
         throw new SessionExpiredError();
       case 'conflict': {
-        await this.releaseKeptLock(record.id);
         const latest = await this.store.get(record.id);
         if (latest === undefined) throw new SessionExpiredError();
+        if (latest.version === unsaved.basedOn) {
+          // lost to concurrent slides only: the tokens stay for the next request
+          this.unsaved.set(record.id, unsaved);
+          throw new SessionStoreUnavailableError();
+        }
+        await this.releaseKeptLock(record.id);
         return latest;
       }
     }
