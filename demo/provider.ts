@@ -178,7 +178,9 @@ function logEvent(event: string, fields: Record<string, unknown>): void {
 function describeError(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { error: String(error) };
   const description: unknown = Reflect.get(error, 'error_description');
-  return { error: error.message, ...(typeof description === 'string' ? { error_description: description } : {}) };
+  // e.g. `refresh token already used`: oidc-provider's reuse detection, which revokes the whole grant
+  const detail: unknown = Reflect.get(error, 'error_detail');
+  return { error: error.message, ...(typeof description === 'string' ? { error_description: description } : {}), ...(typeof detail === 'string' ? { error_detail: detail } : {}) };
 }
 
 async function listen(server: Server, port: number, host: string): Promise<number> {
@@ -216,6 +218,11 @@ async function main(): Promise<void> {
     // Every oidc-provider error event passes (ctx, error, ...).
     provider.on(event, (_ctx: unknown, error: unknown) => logEvent(event, describeError(error)));
   }
+  // tests count refreshes at the provider from these lines
+  provider.on('grant.success', (ctx: unknown) => {
+    const params: unknown = typeof ctx === 'object' && ctx !== null ? Reflect.get(Reflect.get(ctx, 'oidc') ?? {}, 'params') : undefined;
+    logEvent('grant.success', { grantType: typeof params === 'object' && params !== null ? Reflect.get(params, 'grant_type') : undefined });
+  });
   provider.on('backchannel.success', (_ctx: unknown, _client: unknown, accountId: unknown) => logEvent('backchannel.success', { accountId }));
   const callback = provider.callback();
   handle = (req, res) => void callback(req, res);

@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { ClockModule } from './common/clock.module.js';
 import { ProblemFilter } from './common/problem.filter.js';
 import type { Config } from './config/config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -16,7 +17,7 @@ export class AppModule {
   static forRoot(config: Config): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), HealthModule, OidcModule, SessionModule, AuthModule, ProxyModule, SpaModule, MetricsModule.forRoot(config)],
+      imports: [ConfigModule.forRoot(config), ClockModule, HealthModule, OidcModule, SessionModule, AuthModule, ProxyModule, SpaModule, MetricsModule.forRoot(config)],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };
   }

@@ -5,3 +5,6 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
+
+/** DI token for the Clock (an interface has no runtime class to inject by). */
+export const CLOCK = Symbol('CLOCK');

@@ -65,23 +65,34 @@ export function createLogger(config: Config, destination?: DestinationStream): L
   return pino(options);
 }
 
-/** Nest's own messages (route mapping, lifecycle) go through pino too, so every line is JSON. */
+/**
+ * Nest's own messages (route mapping, lifecycle) go through pino too, so every line is JSON. A
+ * service's `Logger` may pass an object `{ event, msg, ...fields }` to log fields, as pino does.
+ */
 export class NestPinoLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
 
   log(message: unknown, context?: string): void {
-    this.logger.debug({ context }, String(message));
+    this.logger.debug(...entry(message, { context }));
   }
   error(message: unknown, trace?: string, context?: string): void {
-    this.logger.error({ context, trace }, String(message));
+    this.logger.error(...entry(message, { context, trace }));
   }
   warn(message: unknown, context?: string): void {
-    this.logger.warn({ context }, String(message));
+    this.logger.warn(...entry(message, { context }));
   }
   debug(message: unknown, context?: string): void {
-    this.logger.debug({ context }, String(message));
+    this.logger.debug(...entry(message, { context }));
   }
   verbose(message: unknown, context?: string): void {
-    this.logger.trace({ context }, String(message));
+    this.logger.trace(...entry(message, { context }));
   }
+}
+
+function entry(message: unknown, base: Record<string, unknown>): [Record<string, unknown>, string] {
+  if (typeof message !== 'object' || message === null) return [base, String(message)];
+  const fields: Record<string, unknown> = { ...base, ...message };
+  const msg = fields['msg'];
+  delete fields['msg'];
+  return [fields, typeof msg === 'string' ? msg : ''];
 }

@@ -79,7 +79,11 @@ export const variables = {
     description:
       'Serve `GET /auth/frontchannel-logout?iss=…&sid=…` (OpenID Connect Front-Channel Logout 1.0): it ends the sessions of that provider `sid` without a cookie, so anyone who learns a provider `sid` could sign that user out. Off unless the provider cannot do back-channel logout.',
   },
-  OIDC_DISCOVERY_TIMEOUT_S: { schema: positiveSeconds, default: '10', description: 'Timeout for each discovery, JWKS, token and revocation request to the provider.' },
+  OIDC_DISCOVERY_TIMEOUT_S: {
+    schema: positiveSeconds.max(30, 'must be at most 30 seconds'),
+    default: '10',
+    description: 'Timeout for each discovery, JWKS, token and revocation request to the provider (1-30). A refresh holds its lock for twice this plus 5 s.',
+  },
 
   UPSTREAM_URL: { schema: httpUrl, description: 'The resource server that `/api/*` is forwarded to, path unchanged. Required unless `PROXY_ROUTES` is set.' },
   PROXY_ROUTES: {

@@ -130,6 +130,11 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...valid, PORT: 'eighty', SESSION_STORE: 'mongo' }).map((p) => p.split(':')[0])).toEqual(['PORT', 'SESSION_STORE']);
   });
 
+  it('caps OIDC_DISCOVERY_TIMEOUT_S at 30 s (the refresh lock outlives two provider calls)', () => {
+    expect(problemsOf({ ...valid, OIDC_DISCOVERY_TIMEOUT_S: '31' })).toEqual(['OIDC_DISCOVERY_TIMEOUT_S: must be at most 30 seconds']);
+    expect(loadConfig({ ...valid, OIDC_DISCOVERY_TIMEOUT_S: '30' }).oidc.httpTimeoutS).toBe(30);
+  });
+
   it('warns about the memory store and metrics on the public port in production only', () => {
     expect(loadConfig({ ...valid, NODE_ENV: 'production' }).warnings).toEqual([expect.stringMatching(/^memory session store/), expect.stringMatching(/^METRICS_PORT is unset/)]);
     expect(loadConfig({ ...valid, NODE_ENV: 'production', SESSION_STORE: 'redis', REDIS_URL: 'redis://r:6379', METRICS_PORT: '9464' }).warnings).toEqual([]);

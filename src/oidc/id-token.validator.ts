@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
-import { IdTokenInvalidError, ProviderUnavailableError } from './oidc.errors.js';
+import { IdTokenInvalidError, IdTokenMismatchError, ProviderUnavailableError } from './oidc.errors.js';
 import { describeJoseError } from './jose-errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
 
@@ -31,9 +32,36 @@ export class IdTokenValidator {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly provider: ProviderMetadata,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   async validate(idToken: string, expectedNonce: string): Promise<IdTokenClaims> {
+    const payload = await this.verify(idToken);
+    if (payload['nonce'] !== expectedNonce) throw new IdTokenInvalidError('The ID token\'s nonce does not match the one sent at login.');
+    return this.claimsOf(payload);
+  }
+
+  /**
+   * An ID token from a refresh (OIDC Core §12.2): the login checks except nonce, and iss, sub and
+   * aud equal to those of the session's current ID token (IdTokenMismatchError otherwise). A nonce,
+   * when present, must be the original one; auth_time, when both have it, must not change.
+   */
+  async validateRefreshed(idToken: string, sessionIdToken: string): Promise<IdTokenClaims> {
+    const payload = await this.verify(idToken);
+    const original = decodePayload(sessionIdToken);
+    if (original === undefined) throw new IdTokenInvalidError('The session\'s ID token cannot be read to compare the refreshed one with.');
+    if (payload.iss !== original.iss) throw new IdTokenMismatchError('iss');
+    if (payload.sub !== original.sub) throw new IdTokenMismatchError('sub');
+    if (!sameAudiences(payload.aud, original.aud)) throw new IdTokenMismatchError('aud');
+    if (payload['nonce'] !== undefined && payload['nonce'] !== original['nonce']) throw new IdTokenInvalidError('The refreshed ID token carries a nonce other than the original one.');
+    if (payload.auth_time !== undefined && original.auth_time !== undefined && payload.auth_time !== original.auth_time) {
+      throw new IdTokenInvalidError('The refreshed ID token\'s auth_time is not the original authentication time.');
+    }
+    return this.claimsOf(payload);
+  }
+
+  /** OIDC Core §3.1.3.7 steps 2-10, all but the nonce. */
+  private async verify(idToken: string): Promise<JWTPayload> {
     const { issuer, clientId, clockSkewS, idTokenAlgs } = this.config.oidc;
     let payload: JWTPayload;
     try {
@@ -43,13 +71,14 @@ export class IdTokenValidator {
         // never `none`, never HMAC: config refuses both, and jose refuses an alg its key type cannot do
         algorithms: [...idTokenAlgs],
         clockTolerance: clockSkewS,
+        currentDate: new Date(this.clock.now()),
         requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat'],
       }));
     } catch (error) {
       if (error instanceof ProviderUnavailableError) throw error;
       throw new IdTokenInvalidError(describeJoseError(error, 'ID token'), error);
     }
-    const nowS = Date.now() / 1000;
+    const nowS = this.clock.now() / 1000;
     if (typeof payload.iat !== 'number' || payload.iat > nowS + clockSkewS) throw new IdTokenInvalidError('The ID token was issued in the future (iat).');
     if (typeof payload.exp !== 'number') throw new IdTokenInvalidError('The ID token has no expiry (exp).');
     if (typeof payload.sub !== 'string' || payload.sub === '') throw new IdTokenInvalidError('The ID token has no subject (sub).');
@@ -58,8 +87,27 @@ export class IdTokenValidator {
     // §3.1.3.7 steps 3-5: extra audiences are untrusted unless azp names this client
     if (azp !== undefined && azp !== clientId) throw new IdTokenInvalidError('The ID token was issued to another party (azp).');
     if (audiences.length > 1 && azp !== clientId) throw new IdTokenInvalidError('The ID token has several audiences and no authorized party (azp) naming this client.');
-    if (payload['nonce'] !== expectedNonce) throw new IdTokenInvalidError('The ID token\'s nonce does not match the one sent at login.');
-    const sid = payload['sid'];
-    return { ...payload, iss: issuer, sub: payload.sub, exp: payload.exp, iat: payload.iat, ...(typeof sid === 'string' ? { sid } : {}) };
+    return payload;
   }
+
+  private claimsOf(payload: JWTPayload): IdTokenClaims {
+    const sub = payload.sub ?? '';
+    const sid = payload['sid'];
+    return { ...payload, iss: this.config.oidc.issuer, sub, exp: payload.exp ?? 0, iat: payload.iat ?? 0, ...(typeof sid === 'string' ? { sid } : {}) };
+  }
+}
+
+/** The payload of a JWT the gateway validated earlier (the session's own ID token); never trusted input. */
+function decodePayload(jwt: string): JWTPayload | undefined {
+  try {
+    return decodeJwt(jwt);
+  } catch {
+    return undefined; // not a JWT: the caller reports it
+  }
+}
+
+function sameAudiences(a: JWTPayload['aud'], b: JWTPayload['aud']): boolean {
+  const left = new Set(Array.isArray(a) ? a : [a]);
+  const right = new Set(Array.isArray(b) ? b : [b]);
+  return left.size === right.size && [...left].every((value) => right.has(value));
 }

@@ -2,8 +2,14 @@ import { GatewayError } from '../common/gateway-error.js';
 
 /** The provider is down, slow or answering 5xx: never a reason to sign anyone out. */
 export class ProviderUnavailableError extends GatewayError {
-  constructor(detail = 'The identity provider cannot be reached right now; try again shortly.', cause?: unknown) {
-    super(503, 'provider_unavailable', 'Identity provider unavailable', detail, { cause, retryAfterS: 5 });
+  constructor(
+    detail = 'The identity provider cannot be reached right now; try again shortly.',
+    cause?: unknown,
+    retryAfterS = 5,
+    /** The provider's own Retry-After (seconds, capped), when it sent one. */
+    readonly providerRetryAfterS?: number,
+  ) {
+    super(503, 'provider_unavailable', 'Identity provider unavailable', detail, { cause, retryAfterS });
   }
 }
 
@@ -21,6 +27,16 @@ export class TokenRequestRejectedError extends GatewayError {
 export class IdTokenInvalidError extends GatewayError {
   constructor(detail: string, cause?: unknown) {
     super(401, 'id_token_invalid', 'Invalid ID token', detail, { cause });
+  }
+}
+
+/**
+ * A refreshed ID token names another issuer, user or client than the session's (OIDC Core §12.2):
+ * the session cannot go on as the same user.
+ */
+export class IdTokenMismatchError extends GatewayError {
+  constructor(readonly claim: 'iss' | 'sub' | 'aud') {
+    super(401, 'id_token_mismatch', 'ID token does not match the session', `The refreshed ID token's ${claim} differs from the session's.`);
   }
 }
 

@@ -1,9 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
+import { CLOCK, type Clock } from '../common/clock.js';
+import type { GatewayError } from '../common/gateway-error.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ClientAuthenticationFailedError, ProviderUnavailableError, TokenRequestRejectedError, TokenResponseInvalidError } from './oidc.errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
+import { classifyTokenAnswer, parseRetryAfter, type TokenAnswer } from './token-outcome.js';
 
 const TokenResponseSchema = z.object({
   access_token: z.string().min(1),
@@ -28,6 +31,7 @@ export class TokenClient {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly provider: ProviderMetadata,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   async exchangeCode(code: string, codeVerifier: string): Promise<TokenResponse> {
@@ -56,30 +60,43 @@ export class TokenClient {
   }
 
   private async tokenRequest(grant: 'authorization_code' | 'refresh_token', params: Record<string, string>): Promise<TokenResponse> {
-    const response = await this.post(this.provider.get().document.token_endpoint, params);
-    let body: unknown;
+    let response: Response;
+    let text: string;
     try {
-      body = await response.json();
+      response = await this.post(this.provider.get().document.token_endpoint, params);
+      // a body cut off or stalled past the timeout is no answer at all
+      text = await response.text();
     } catch (error) {
-      // a 2xx that is not a token response is the provider misbehaving, not an outage a retry would fix
-      if (response.ok) throw new TokenResponseInvalidError(`The provider answered ${response.status} with a non-JSON body to the ${grant} grant.`);
-      throw new ProviderUnavailableError(`The provider answered ${response.status} with a non-JSON body to the ${grant} grant.`, error);
+      throw this.failure(grant, { kind: 'network' }, undefined, error);
     }
-    if (response.status >= 500) throw new ProviderUnavailableError(`The provider answered ${response.status} to the ${grant} grant.`);
-    if (!response.ok) {
-      // RFC 6749 §5.2: an error response names the error; anything else from a 4xx is the provider misbehaving.
-      const oauthError = OAuthErrorSchema.safeParse(body);
-      const code = oauthError.success ? oauthError.data.error : `http_${response.status}`;
-      // the gateway's own credentials were refused: no user action helps, an operator must
-      if (code === 'invalid_client' || code === 'unauthorized_client' || response.status === 401) throw new ClientAuthenticationFailedError(code);
-      throw new TokenRequestRejectedError(code, grant);
-    }
-    const parsed = TokenResponseSchema.safeParse(body);
-    if (!parsed.success) {
+    const body = parseJson(text);
+    if (response.ok) {
+      const parsed = TokenResponseSchema.safeParse(body);
+      if (parsed.success) return parsed.data;
       const issue = parsed.error.issues[0];
-      throw new TokenResponseInvalidError(`The token response is malformed (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}).`);
+      const what = body === undefined ? 'a non-JSON body' : `a malformed token response (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'})`;
+      throw this.failure(grant, { kind: 'http', status: response.status, error: undefined }, response, undefined, what);
     }
-    return parsed.data;
+    const oauthError = OAuthErrorSchema.safeParse(body);
+    throw this.failure(grant, { kind: 'http', status: response.status, error: oauthError.success ? oauthError.data.error : undefined }, response);
+  }
+
+  /** The typed error for a failed token request, as TOKEN_RULES classifies it. */
+  private failure(grant: 'authorization_code' | 'refresh_token', answer: TokenAnswer, response: Response | undefined, cause?: unknown, what?: string): GatewayError {
+    const { outcome } = classifyTokenAnswer(answer);
+    const answered = answer.kind === 'http' ? `answered ${answer.status}${answer.error === undefined ? '' : ` (${answer.error})`}` : 'did not answer';
+    switch (outcome) {
+      case 'provider_unavailable': {
+        const providerRetryAfterS = parseRetryAfter(response?.headers.get('retry-after') ?? null, this.clock.now());
+        return new ProviderUnavailableError(`The identity provider ${answered} to the ${grant} grant; try again shortly.`, cause, providerRetryAfterS ?? 5, providerRetryAfterS);
+      }
+      case 'client_authentication_failed':
+        return new ClientAuthenticationFailedError(answer.kind === 'http' ? (answer.error ?? `http_${answer.status}`) : 'network');
+      case 'grant_rejected':
+        return new TokenRequestRejectedError(answer.kind === 'http' ? (answer.error ?? `http_${answer.status}`) : 'network', grant);
+      case 'token_response_invalid':
+        return new TokenResponseInvalidError(`The provider answered the ${grant} grant with ${what ?? 'an invalid token response'}.`);
+    }
   }
 
   private async post(endpoint: string, params: Record<string, string>): Promise<Response> {
@@ -98,6 +115,14 @@ export class TokenClient {
     } catch (error) {
       throw new ProviderUnavailableError('The identity provider\'s token endpoint cannot be reached.', error);
     }
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined; // empty or not JSON: TOKEN_RULES decides by status alone
   }
 }
 

@@ -19,6 +19,39 @@ describe('slidIdleExpiry', () => {
   });
 });
 
+describe('slidIdleExpiry with a short idle timeout', () => {
+  /** A request every `everyMs` for `forMs`, each sliding the record the way SessionService does. */
+  function simulate(idleTimeoutS: number, everyMs: number, forMs: number): { alive: boolean; slides: number } {
+    let current = record({ idleExpiresAt: T0 + idleTimeoutS * 1000 });
+    let slides = 0;
+    for (let now = T0 + everyMs; now <= T0 + forMs; now += everyMs) {
+      if (sessionEndsAt(current) <= now) return { alive: false, slides };
+      const next = slidIdleExpiry(current, now, idleTimeoutS);
+      if (next !== undefined) {
+        current = { ...current, idleExpiresAt: next };
+        slides++;
+      }
+    }
+    return { alive: true, slides };
+  }
+
+  it('never lets SESSION_IDLE_TIMEOUT_S=5 expire with a request every second (an idle timeout under a minute used to never slide)', () => {
+    expect(simulate(5, 1000, 60_000)).toMatchObject({ alive: true });
+  });
+
+  it('throttles the slide to a quarter of the idle timeout', () => {
+    const r = record({ idleExpiresAt: T0 + 8000 });
+    expect(slidIdleExpiry(r, T0 + 1999, 8)).toBeUndefined();
+    expect(slidIdleExpiry(r, T0 + 2000, 8)).toBe(T0 + 10_000);
+    // a request every second: one write every 2 s, not one per request
+    expect(simulate(8, 1000, 60_000)).toEqual({ alive: true, slides: 30 });
+  });
+
+  it('still writes at most once a minute for long idle timeouts', () => {
+    expect(simulate(1800, 1000, 600_000)).toEqual({ alive: true, slides: 10 });
+  });
+});
+
 describe('sessionEndsAt', () => {
   it('is the earlier of idle and absolute expiry', () => {
     expect(sessionEndsAt(record())).toBe(T0 + 1_800_000);

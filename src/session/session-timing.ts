@@ -4,12 +4,20 @@ import type { SessionRecord } from './session-store.js';
 export const SLIDE_THROTTLE_MS = 60_000;
 
 /**
+ * How long after a slide the next one is skipped: a minute, or a quarter of the idle timeout when
+ * that is shorter, so a session in use always slides long before its idle expiry.
+ */
+export function slideThrottleMs(idleTimeoutS: number): number {
+  return Math.min(SLIDE_THROTTLE_MS, (idleTimeoutS * 1000) / 4);
+}
+
+/**
  * The new idle expiry if this activity should extend it, else undefined: never beyond the
- * absolute expiry, and not when the last extension was under a minute ago.
+ * absolute expiry, and not within slideThrottleMs() of the last extension.
  */
 export function slidIdleExpiry(record: SessionRecord, now: number, idleTimeoutS: number): number | undefined {
   const lastSlideAt = record.idleExpiresAt - idleTimeoutS * 1000;
-  if (now - lastSlideAt < SLIDE_THROTTLE_MS) return undefined;
+  if (now - lastSlideAt < slideThrottleMs(idleTimeoutS)) return undefined;
   const next = Math.min(now + idleTimeoutS * 1000, record.absoluteExpiresAt);
   return next > record.idleExpiresAt ? next : undefined;
 }

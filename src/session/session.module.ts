@@ -4,6 +4,7 @@ import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ReadinessService } from '../health/readiness.service.js';
 import { OidcModule } from '../oidc/oidc.module.js';
+import { RefreshBackoff } from './refresh-backoff.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import { RedisSessionStore } from './redis-session-store.js';
 import { SessionService } from './session.service.js';
@@ -30,7 +31,7 @@ async function storeProvider(config: Config, readiness: ReadinessService): Promi
 @Global()
 @Module({
   imports: [OidcModule],
-  providers: [{ provide: SESSION_STORE, useFactory: storeProvider, inject: [CONFIG, ReadinessService] }, SessionService, TokenRefresher],
+  providers: [{ provide: SESSION_STORE, useFactory: storeProvider, inject: [CONFIG, ReadinessService] }, SessionService, TokenRefresher, RefreshBackoff],
   exports: [SESSION_STORE, SessionService, TokenRefresher],
 })
 export class SessionModule implements OnApplicationShutdown {

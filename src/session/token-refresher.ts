@@ -1,30 +1,57 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
-import { systemClock } from '../common/clock.js';
+import { CLOCK, type Clock } from '../common/clock.js';
+import { GatewayError } from '../common/gateway-error.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
-import { ProviderUnavailableError, TokenRequestRejectedError, TokenResponseInvalidError } from '../oidc/oidc.errors.js';
-import { TokenClient } from '../oidc/token-client.js';
+import { IdTokenValidator, userClaims } from '../oidc/id-token.validator.js';
+import {
+  ClientAuthenticationFailedError,
+  IdTokenInvalidError,
+  IdTokenMismatchError,
+  ProviderUnavailableError,
+  TokenRequestRejectedError,
+  TokenResponseInvalidError,
+} from '../oidc/oidc.errors.js';
+import { TokenClient, type TokenResponse } from '../oidc/token-client.js';
+import type { TokenFailure } from '../oidc/token-outcome.js';
+import { RefreshBackoff, type RefreshPermit } from './refresh-backoff.js';
 import { sidHash } from './session-cookie.js';
-import { SessionExpiredError } from './session.errors.js';
-import { SESSION_STORE, type SessionRecord, type SessionStore } from './session-store.js';
+import { SessionExpiredError, SessionStoreUnavailableError } from './session.errors.js';
+import { SESSION_STORE, type ReplaceTokensResult, type SessionRecord, type SessionStore, type SessionTokens, type StoreLock } from './session-store.js';
 import { accessTokenExpiresAt, needsRefresh } from './session-timing.js';
 
-/** Longer than any token request (the provider timeout), so the lock never expires mid-refresh. */
-const LOCK_TTL_MS = 15_000;
 const LOCK_POLL_MS = 25;
+/** Sessions whose new tokens wait in memory for the store; beyond this the oldest are dropped. */
+const MAX_UNSAVED = 10_000;
+/** Store writes of new tokens per refresh before they wait in memory. */
+const WRITE_ATTEMPTS = 2;
 
-export type RefreshOutcome = 'refreshed' | 'expired' | 'provider_unavailable';
+export type RefreshOutcome = 'refreshed' | 'expired' | Exclude<TokenFailure, 'grant_rejected'> | 'store_unavailable';
+/** What a failed attempt's log line says. */
+type FailureKind = TokenFailure | 'id_token_mismatch' | 'store_unavailable';
+
+/** Tokens the provider issued (possibly rotating the refresh token) that the store did not take yet. */
+interface UnsavedTokens {
+  /** The version they replace: written with the same compare-and-set as the refresh itself. */
+  readonly basedOn: number;
+  readonly tokens: SessionTokens;
+  readonly claims: Readonly<Record<string, unknown>>;
+}
 
 /**
  * Keeps a session's access token fresh: refreshes it before it expires, once per session however
  * many requests arrive together: an in-process promise for this replica, a store lock across replicas
- * (the loser waits for the winner's new tokens).
+ * (the others wait for the new tokens), and a compare-and-set on the record's version for the write,
+ * so a refresher whose lock expired (a stalled process) can never overwrite newer tokens.
  */
 @Injectable()
 export class TokenRefresher {
   private readonly log = new Logger(TokenRefresher.name);
   private readonly inFlight = new Map<string, Promise<SessionRecord>>();
+  private readonly unsaved = new Map<string, UnsavedTokens>();
+  /** The refresh locks kept while their session's tokens wait in `unsaved`. */
+  private readonly keptLocks = new Map<string, StoreLock>();
   /** Called after each refresh attempt (metrics). */
   onOutcome: (outcome: RefreshOutcome) => void = () => undefined;
 
@@ -32,87 +59,280 @@ export class TokenRefresher {
     @Inject(CONFIG) private readonly config: Config,
     @Inject(SESSION_STORE) private readonly store: SessionStore,
     private readonly tokens: TokenClient,
+    private readonly idTokens: IdTokenValidator,
+    private readonly backoff: RefreshBackoff,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
+
+  /**
+   * The lock outlives a token request that runs into its timeout and a second provider call
+   * (a JWKS fetch for a refreshed ID token), plus margin for the store writes.
+   */
+  get lockTtlMs(): number {
+    return (2 * this.config.oidc.httpTimeoutS + 5) * 1000;
+  }
 
   /**
    * The session with an access token valid beyond the skew. Throws SessionExpiredError (and ends the
    * session) when it cannot be renewed, ProviderUnavailableError (keeping it) when the provider is down.
    */
   async fresh(record: SessionRecord): Promise<SessionRecord> {
-    if (!needsRefresh(record, systemClock.now(), this.config.session.refreshSkewS)) return record;
+    if (!this.unsaved.has(record.id) && !this.due(record)) return record;
     let pending = this.inFlight.get(record.id);
     if (pending === undefined) {
-      pending = this.refreshAcrossReplicas(record).finally(() => this.inFlight.delete(record.id));
+      pending = this.renew(record).finally(() => this.inFlight.delete(record.id));
       this.inFlight.set(record.id, pending);
     }
     return pending;
   }
 
+  private due(record: SessionRecord): boolean {
+    return needsRefresh(record, this.clock.now(), this.config.session.refreshSkewS);
+  }
+
+  private async renew(record: SessionRecord): Promise<SessionRecord> {
+    const unsaved = this.unsaved.get(record.id);
+    const current = unsaved === undefined ? record : await this.saveUnsaved(record, unsaved);
+    return this.due(current) ? this.refreshAcrossReplicas(current) : current;
+  }
+
   private async refreshAcrossReplicas(record: SessionRecord): Promise<SessionRecord> {
-    const deadline = systemClock.now() + LOCK_TTL_MS;
+    const ttlMs = this.lockTtlMs;
+    const deadline = this.clock.now() + ttlMs;
     for (;;) {
-      const lock = await this.store.tryLock(`refresh:${record.id}`, LOCK_TTL_MS);
+      const lock = await this.store.tryLock(`refresh:${record.id}`, ttlMs);
       if (lock !== undefined) {
         try {
           // another replica may have refreshed while this one waited for the lock
           const current = await this.store.get(record.id);
           if (current === undefined) throw new SessionExpiredError();
-          if (!needsRefresh(current, systemClock.now(), this.config.session.refreshSkewS)) return current;
-          return await this.refresh(current);
+          if (!this.due(current)) return current;
+          return await this.refreshHolding(current, lock, true);
         } finally {
-          await lock.release();
+          // new tokens the store did not take keep the lock until its TTL: this replica, which holds
+          // them, gets that long to write them before another replica refreshes with the spent token
+          if (this.unsaved.has(record.id)) this.keptLocks.set(record.id, lock);
+          else await lock.release().catch(() => undefined); // it expires by its TTL
         }
       }
       const current = await this.store.get(record.id);
       if (current === undefined) throw new SessionExpiredError();
-      if (current.tokens.accessToken !== record.tokens.accessToken) return current;
-      if (systemClock.now() > deadline) throw new ProviderUnavailableError('A token refresh for this session is taking too long; try again shortly.');
+      if (current.version !== record.version && !this.due(current)) return current;
+      if (this.clock.now() > deadline) throw new ProviderUnavailableError('A token refresh for this session is taking too long; try again shortly.');
       await delay(LOCK_POLL_MS);
     }
   }
 
-  private async refresh(record: SessionRecord): Promise<SessionRecord> {
-    const now = systemClock.now();
-    const { refreshToken } = record.tokens;
+  /** Refreshes `current` (read under `lock`); `reread` allows one look for newer tokens after a refusal. */
+  private async refreshHolding(current: SessionRecord, lock: StoreLock, reread: boolean): Promise<SessionRecord> {
+    const { refreshToken } = current.tokens;
     if (refreshToken === undefined) {
-      if (record.tokens.accessTokenExpiresAt > now) return record; // still valid, merely close to expiry
-      await this.store.delete(record.id);
+      if (current.tokens.accessTokenExpiresAt > this.clock.now()) return current; // still valid, merely close to expiry
+      await this.store.delete(current.id);
       this.onOutcome('expired');
       throw new SessionExpiredError('The access token expired and the provider issued no refresh token; sign in again.');
     }
-    let response;
+    const admission = this.backoff.admit();
+    if ('waitMs' in admission) {
+      const retryAfterS = Math.ceil(admission.waitMs / 1000);
+      this.log.debug({ event: 'token_refresh_deferred', sidHash: sidHash(current.id), retryAfterS, msg: 'token refresh deferred: the provider is backing off' });
+      throw new ProviderUnavailableError('The identity provider was unavailable a moment ago; try again shortly.', undefined, retryAfterS);
+    }
+    const permit = admission.permit;
+    let held: boolean;
+    try {
+      held = await lock.held();
+    } catch (error) {
+      this.backoff.unused(permit);
+      throw error;
+    }
+    if (!held) {
+      // the lock expired while this request stalled: another holder may be refreshing this very token
+      this.backoff.unused(permit);
+      return this.useNewer(current, () => {
+        throw new ProviderUnavailableError('A token refresh for this session is in progress; try again shortly.', undefined, 1);
+      });
+    }
+    const now = this.clock.now();
+    let response: TokenResponse;
     try {
       response = await this.tokens.refresh(refreshToken);
     } catch (error) {
-      if (error instanceof TokenRequestRejectedError) {
-        // invalid_grant and friends: the provider ended this grant, so the session is over
-        await this.store.delete(record.id);
-        this.onOutcome('expired');
-        this.log.warn(`token refresh refused for ${sidHash(record.id)} (${error.oauthError}); session ended`);
-        throw new SessionExpiredError();
-      }
-      this.onOutcome('provider_unavailable');
-      if (error instanceof ProviderUnavailableError || error instanceof TokenResponseInvalidError) throw new ProviderUnavailableError(undefined, error);
-      throw error;
+      return this.refused(current, lock, reread, permit, error);
     }
-    const tokens = {
+    this.backoff.succeeded(permit);
+    const claims = await this.refreshedClaims(current, response);
+    const tokens: SessionTokens = {
       accessToken: response.access_token,
       accessTokenExpiresAt: accessTokenExpiresAt(response.access_token, response.expires_in, now),
       // RFC 6749 §6: the provider may rotate the refresh token; keep the old one if it did not
       refreshToken: response.refresh_token ?? refreshToken,
-      idToken: response.id_token ?? record.tokens.idToken,
-      scope: response.scope ?? record.tokens.scope,
+      idToken: response.id_token ?? current.tokens.idToken,
+      scope: response.scope ?? current.tokens.scope,
     };
-    const written = await this.store.replaceTokens(record.id, record.version, tokens, record.claims);
-    if (written === 'missing') throw new SessionExpiredError();
-    if (written === 'conflict') {
-      // another request or replica stored newer tokens first: use those
-      const current = await this.store.get(record.id);
-      if (current === undefined) throw new SessionExpiredError();
-      return current;
+    return this.write(current, { basedOn: current.version, tokens, claims });
+  }
+
+  /** What a failed token request means for the session (the outcome table decided the error class). */
+  private async refused(current: SessionRecord, lock: StoreLock, reread: boolean, permit: RefreshPermit, error: unknown): Promise<SessionRecord> {
+    if (error instanceof ProviderUnavailableError) {
+      const waitMs = this.backoff.failed(permit, error.providerRetryAfterS);
+      this.failed(current, 'provider_unavailable', error);
+      throw new ProviderUnavailableError(undefined, error, Math.max(1, Math.ceil(waitMs / 1000)));
     }
-    const refreshed: SessionRecord = { ...record, tokens, version: record.version + 1 };
-    this.onOutcome('refreshed');
-    return refreshed;
+    if (!(error instanceof GatewayError)) {
+      this.backoff.unused(permit);
+      throw error;
+    }
+    // the provider answered: whatever it said, it is up
+    this.backoff.succeeded(permit);
+    if (error instanceof TokenRequestRejectedError) {
+      this.failed(current, 'grant_rejected', error);
+      // another request or replica may have rotated the token while this one was on its way
+      if (reread) {
+        return this.useNewer(current, async () => this.endSession(current), (newer) => (this.due(newer) ? this.refreshHolding(newer, lock, false) : Promise.resolve(newer)));
+      }
+      return this.endSession(current);
+    }
+    if (error instanceof ClientAuthenticationFailedError) this.failed(current, 'client_authentication_failed', error);
+    else if (error instanceof TokenResponseInvalidError) this.failed(current, 'token_response_invalid', error);
+    throw error;
+  }
+
+  /**
+   * Re-reads the session once: newer tokens (a higher version) that another request or replica
+   * stored are used; otherwise `otherwise` decides.
+   */
+  private async useNewer(
+    current: SessionRecord,
+    otherwise: () => Promise<SessionRecord> | SessionRecord,
+    withNewer: (newer: SessionRecord) => Promise<SessionRecord> = (newer) => Promise.resolve(newer),
+  ): Promise<SessionRecord> {
+    const latest = await this.store.get(current.id);
+    if (latest === undefined) throw new SessionExpiredError();
+    if (latest.version !== current.version) return withNewer(latest);
+    return otherwise();
+  }
+
+  private async endSession(current: SessionRecord, detail?: string): Promise<never> {
+    await this.store.delete(current.id);
+    this.onOutcome('expired');
+    throw new SessionExpiredError(detail);
+  }
+
+  /** OIDC Core §12.2: a refreshed ID token must be valid and about the same user and client. */
+  private async refreshedClaims(current: SessionRecord, response: TokenResponse): Promise<Readonly<Record<string, unknown>>> {
+    if (response.id_token === undefined) return current.claims;
+    try {
+      return userClaims(await this.idTokens.validateRefreshed(response.id_token, current.tokens.idToken));
+    } catch (error) {
+      if (error instanceof IdTokenMismatchError) {
+        this.failed(current, 'id_token_mismatch', error);
+        return this.endSession(current, `The provider's refreshed ID token names another ${error.claim === 'sub' ? 'user' : error.claim === 'aud' ? 'client' : 'issuer'}; sign in again.`);
+      }
+      if (error instanceof IdTokenInvalidError) {
+        const invalid = new TokenResponseInvalidError(`The refreshed ID token is not valid: ${error.detail ?? 'unknown reason'}`);
+        this.failed(current, 'token_response_invalid', invalid);
+        throw invalid;
+      }
+      throw error;
+    }
+  }
+
+  /** The compare-and-set write; on a store failure once more, then the tokens wait in memory. */
+  private async write(current: SessionRecord, next: UnsavedTokens): Promise<SessionRecord> {
+    for (let attempt = 1; ; attempt++) {
+      let result: ReplaceTokensResult;
+      try {
+        result = await this.replace(current.id, next);
+      } catch (error) {
+        // the provider may have rotated the refresh token already: losing these tokens could end the
+        // session at the next refresh, so the write is worth one more try before 503
+        if (attempt < WRITE_ATTEMPTS) continue;
+        return this.unstored(current, next, error);
+      }
+      switch (result) {
+        case 'replaced':
+          this.onOutcome('refreshed');
+          this.log.debug({ event: 'token_refresh_succeeded', sidHash: sidHash(current.id), version: next.basedOn + 1, msg: 'token refreshed' });
+          return { ...current, tokens: next.tokens, claims: next.claims, version: next.basedOn + 1 };
+        case 'missing':
+          // logged out (or expired) while the refresh was under way
+          throw new SessionExpiredError();
+        case 'conflict': {
+          // another holder (this one's lock had expired) stored newer tokens first: those win
+          const latest = await this.store.get(current.id);
+          if (latest === undefined) throw new SessionExpiredError();
+          if (latest.version !== next.basedOn) return latest;
+          // same version: the store lost its swap to concurrent slides, not to newer tokens
+          if (attempt >= WRITE_ATTEMPTS) return this.unstored(current, next, new SessionStoreUnavailableError());
+        }
+      }
+    }
+  }
+
+  /** New tokens the store would not take: kept in memory for the session's next request, 503 now. */
+  private unstored(current: SessionRecord, next: UnsavedTokens, error: unknown): never {
+    this.keepUnsaved(current.id, next);
+    this.failed(current, 'store_unavailable', error);
+    throw error instanceof GatewayError ? error : new SessionStoreUnavailableError(error);
+  }
+
+  private replace(id: string, next: UnsavedTokens): Promise<ReplaceTokensResult> {
+    return this.store.replaceTokens(id, next.basedOn, next.tokens, next.claims);
+  }
+
+  private keepUnsaved(id: string, next: UnsavedTokens): void {
+    this.unsaved.delete(id);
+    this.unsaved.set(id, next);
+    if (this.unsaved.size > MAX_UNSAVED) {
+      const oldest = this.unsaved.keys().next();
+      if (oldest.done !== true) {
+        this.unsaved.delete(oldest.value);
+        this.keptLocks.delete(oldest.value);
+      }
+    }
+  }
+
+  /** Writes tokens an earlier request got but could not store; 503 while the store still refuses. */
+  private async saveUnsaved(record: SessionRecord, unsaved: UnsavedTokens): Promise<SessionRecord> {
+    const result = await this.replace(record.id, unsaved);
+    this.unsaved.delete(record.id);
+    switch (result) {
+      case 'replaced':
+        this.onOutcome('refreshed');
+        this.log.debug({ event: 'token_refresh_saved_late', sidHash: sidHash(record.id), msg: 'refreshed tokens stored after a store outage' });
+        await this.releaseKeptLock(record.id);
+        return { ...record, tokens: unsaved.tokens, claims: unsaved.claims, version: unsaved.basedOn + 1 };
+      case 'missing':
+        await this.releaseKeptLock(record.id);
+        throw new SessionExpiredError();
+      case 'conflict': {
+        const latest = await this.store.get(record.id);
+        if (latest === undefined) throw new SessionExpiredError();
+        if (latest.version === unsaved.basedOn) {
+          // lost to concurrent slides only: the tokens stay for the next request
+          this.unsaved.set(record.id, unsaved);
+          throw new SessionStoreUnavailableError();
+        }
+        await this.releaseKeptLock(record.id);
+        return latest;
+      }
+    }
+  }
+
+  private async releaseKeptLock(id: string): Promise<void> {
+    const lock = this.keptLocks.get(id);
+    this.keptLocks.delete(id);
+    await lock?.release().catch(() => undefined); // it expires by its TTL
+  }
+
+  /** One log line per failed refresh attempt: warn, with its outcome; never a token. */
+  private failed(record: SessionRecord, outcome: FailureKind, error: unknown): void {
+    // a refused grant or another user's ID token ends the session: endSession() counts it
+    if (outcome !== 'grant_rejected' && outcome !== 'id_token_mismatch') this.onOutcome(outcome);
+    const code = error instanceof GatewayError ? error.code : undefined;
+    const oauthError = error instanceof TokenRequestRejectedError ? error.oauthError : undefined;
+    this.log.warn({ event: 'token_refresh_failed', sidHash: sidHash(record.id), outcome, code, oauthError, msg: 'token refresh failed' });
   }
 }

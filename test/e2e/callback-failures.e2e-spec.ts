@@ -65,6 +65,36 @@ const tokenEndpointFailures: readonly TokenEndpointFailure[] = [
     code: 'token_response_invalid',
     retryAfter: null,
   },
+  // the token-endpoint outcome table (oidc/token-outcome.ts), code-exchange side
+  { what: 'an empty 400', scenario: () => ({ http: { status: 400, body: '', contentType: 'text/plain' } }), status: 400, code: 'login_code_rejected', retryAfter: null },
+  {
+    what: 'a 403 carrying an OAuth error (glewlwyd\'s invalid_code)',
+    scenario: () => ({ http: { status: 403, body: '{"error":"invalid_code"}' } }),
+    status: 400,
+    code: 'login_code_rejected',
+    retryAfter: null,
+  },
+  {
+    what: 'a WAF\'s HTML 403',
+    scenario: () => ({ http: { status: 403, body: '<html>Request blocked</html>', contentType: 'text/html' } }),
+    status: 503,
+    code: 'provider_unavailable',
+    retryAfter: '5',
+  },
+  {
+    what: 'a 429 slow_down with Retry-After',
+    scenario: () => ({ http: { status: 429, body: '{"error":"slow_down"}', headers: { 'retry-after': '12' } } }),
+    status: 503,
+    code: 'provider_unavailable',
+    retryAfter: '12',
+  },
+  {
+    what: 'a 400 temporarily_unavailable',
+    scenario: () => ({ http: { status: 400, body: '{"error":"temporarily_unavailable"}' } }),
+    status: 503,
+    code: 'provider_unavailable',
+    retryAfter: '5',
+  },
   // the gateway's own credentials were refused: an operator's problem, not the user's
   {
     what: 'a 401 invalid_client error',

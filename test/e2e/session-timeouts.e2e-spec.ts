@@ -78,6 +78,28 @@ describe('session timeouts', () => {
   });
 });
 
+describe('a short idle timeout', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ SESSION_IDLE_TIMEOUT_S: '5' });
+  });
+  afterAll(async () => {
+    await stack.stop();
+  });
+
+  // real time is the behaviour under test here: 8 requests 1 s apart span more than the 5 s timeout
+  it('keeps a session used every second alive past SESSION_IDLE_TIMEOUT_S=5 (an idle timeout under a minute used to never slide)', async () => {
+    const browser = await stack.signedIn();
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const path = i % 2 === 0 ? '/auth/me' : '/api/whoami';
+      statuses.push((await browser.request(`${stack.gateway.url}${path}`, { headers: { 'x-csrf': '1' } })).status);
+    }
+    expect(statuses).toEqual(Array.from({ length: 8 }, () => 200));
+  });
+});
+
 describe('API_CSRF_HEADER', () => {
   let stack: Stack;
   beforeAll(async () => {

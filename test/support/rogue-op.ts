@@ -34,7 +34,7 @@ export type ClaimOverrides = Readonly<Record<string, unknown>>;
 /** What the token endpoint answers to one valid code exchange. */
 export interface ScenarioResult {
   /** A raw HTTP answer instead of a token response; everything else is ignored. */
-  readonly http?: { readonly status: number; readonly body: string; readonly contentType?: string };
+  readonly http?: { readonly status: number; readonly body: string; readonly contentType?: string; readonly headers?: Readonly<Record<string, string>> };
   /** Sent as the id_token exactly as given (not signed here). */
   readonly idToken?: string;
   readonly claims?: ClaimOverrides;
@@ -68,6 +68,16 @@ export interface TokenContext {
 
 export type Scenario = (ctx: TokenContext) => ScenarioResult | Promise<ScenarioResult>;
 
+/**
+ * What the token endpoint answers to one refresh_token grant. `ctx.claims` are those of a correct
+ * refreshed ID token (OIDC Core §12.2: no nonce, no auth_time); `ctx.code` is the refresh token sent.
+ * A result without `claims`, `header`, `key` or `idToken` carries no ID token.
+ */
+export type RefreshScenario = (ctx: TokenContext) => ScenarioResult | Promise<ScenarioResult>;
+
+/** A correct refresh: a new access token and a rotated refresh token, no ID token (as glewlwyd does). */
+export const correctRefresh: RefreshScenario = () => ({ response: { id_token: undefined } });
+
 export interface AuthorizationRequestRecord {
   readonly params: Readonly<Record<string, string>>;
   /** The code issued, or undefined when the request was refused. */
@@ -97,6 +107,10 @@ export interface RogueOp {
   readonly clientId: string;
   /** Answers the next code exchanges; reset() restores a correct RS256 ID token. */
   scenario: Scenario;
+  /** Answers the next refresh_token grants; reset() restores correctRefresh. */
+  refreshScenario: RefreshScenario;
+  /** Refresh grants received so far (whatever was answered). */
+  readonly refreshCount: number;
   /** A raw answer for the JWKS endpoint instead of the published keys (reset() clears it). */
   jwksOverride: { readonly status: number; readonly body: string } | undefined;
   readonly authorizationRequests: readonly AuthorizationRequestRecord[];
@@ -234,6 +248,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
   const issuedIdTokens: string[] = [];
   const failures: string[] = [];
   let jwksRequests = 0;
+  let refreshCount = 0;
 
   const server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
@@ -254,7 +269,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
     return new CompactSign(Buffer.from(JSON.stringify(claims))).setProtectedHeader(jwsHeader(signer.alg, { typ: 'JWT', kid: signer.kid }, header)).sign(signer.privateKey);
   }
 
-  function context(code: string, issued: IssuedCode): TokenContext {
+  function context(code: string, issued: IssuedCode, refresh = false): TokenContext {
     const now = Math.floor(Date.now() / 1000);
     const claims = withoutUndefined({
       iss: issuer,
@@ -268,6 +283,11 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
       name: 'Rogue User',
       email: 'rogue@example.test',
     });
+    if (refresh) {
+      // OIDC Core §12.2: a refreshed ID token carries no nonce; auth_time would be the original one
+      delete claims['nonce'];
+      delete claims['auth_time'];
+    }
     return {
       issuer,
       clientId: options.clientId,
@@ -395,6 +415,12 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
       sendJson(response, 401, { error: 'invalid_client' }, { 'www-authenticate': 'Basic realm="rogue-op"' });
       return;
     }
+    if (params['grant_type'] === 'refresh_token') {
+      refreshCount++;
+      await answerRefresh(params['refresh_token'] ?? '', response);
+      record('refreshed');
+      return;
+    }
     if (params['grant_type'] !== 'authorization_code') {
       record('unsupported_grant_type');
       sendJson(response, 400, { error: 'unsupported_grant_type' });
@@ -417,11 +443,22 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
     const ctx = context(code, issued);
     const result = await rogue.scenario(ctx);
     record('issued', true);
+    await answerTokens(ctx, result, response, true);
+  }
+
+  async function answerRefresh(refreshToken: string, response: ServerResponse): Promise<void> {
+    const ctx = context(refreshToken, { redirectUri: '', nonce: undefined, codeChallenge: '', used: true }, true);
+    const result = await rogue.refreshScenario(ctx);
+    const withIdToken = result.idToken !== undefined || result.claims !== undefined || result.header !== undefined || result.key !== undefined;
+    await answerTokens(ctx, result, response, withIdToken);
+  }
+
+  async function answerTokens(ctx: TokenContext, result: ScenarioResult, response: ServerResponse, withIdToken: boolean): Promise<void> {
     if (result.http !== undefined) {
-      send(response, result.http.status, result.http.body, { 'content-type': result.http.contentType ?? 'application/json' });
+      send(response, result.http.status, result.http.body, { 'content-type': result.http.contentType ?? 'application/json', ...result.http.headers });
       return;
     }
-    const idToken = result.idToken ?? (await sign(merged(ctx.claims, result.claims ?? {}), result.key, result.header));
+    const idToken = withIdToken ? (result.idToken ?? (await sign(merged(ctx.claims, result.claims ?? {}), result.key, result.header))) : undefined;
     const body = merged(
       {
         access_token: randomBytes(24).toString('base64url'),
@@ -441,6 +478,10 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
     issuer,
     clientId: options.clientId,
     scenario: correctIdToken,
+    refreshScenario: correctRefresh,
+    get refreshCount() {
+      return refreshCount;
+    },
     jwksOverride: undefined,
     authorizationRequests,
     tokenRequests,
@@ -457,6 +498,8 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
     kid: (key) => keys[key].kid,
     reset() {
       rogue.scenario = correctIdToken;
+      rogue.refreshScenario = correctRefresh;
+      refreshCount = 0;
       rogue.jwksOverride = undefined;
       for (const list of [authorizationRequests, tokenRequests, revocationRequests, endSessionRequests, failures]) list.length = 0;
     },
