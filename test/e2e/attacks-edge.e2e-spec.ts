@@ -1,10 +1,13 @@
+import { jest } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { BrowserClient } from '../support/browser.js';
+import { sessionOf } from '../support/gateway-state.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startOp, type RunningOp } from '../support/op.js';
 import { freePort } from '../support/ports.js';
 import { cookieHeader } from '../support/raw-http.js';
+import { startStack, type Stack } from '../support/stack.js';
 import { startUpstream, type RunningUpstream } from '../support/upstream.js';
 import { eventually, waitUntilReady } from '../support/wait.js';
 
@@ -190,7 +193,7 @@ describe('the server edge under attack', () => {
       const dripping = setInterval(() => drip(connections), 300);
       try {
         await eventually(async () => ((await fetch(`${gateway.url}/healthz`, { signal: AbortSignal.timeout(2_000) })).status === 200 ? true : undefined), 10_000, '/healthz from 127.0.0.1');
-        await eventually(async () => (connections.every((c) => c.closed) ? true : undefined), 20_000, 'every trickling connection closed');
+        await eventually(() => Promise.resolve(connections.every((c) => c.closed) ? true : undefined), 20_000, 'every trickling connection closed');
       } finally {
         clearInterval(dripping);
         for (const c of connections) c.socket.destroy();
@@ -313,3 +316,75 @@ async function repeatAttack(until: number, attack: () => Promise<unknown>): Prom
   }
   return count;
 }
+
+describe('signing in again replaces the browser\'s session', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(async () => {
+    await stack.stop();
+  });
+
+  const basic = (): string => `Basic ${Buffer.from(`${stack.op.clientId}:${stack.op.clientSecret}`).toString('base64')}`;
+  /** One refresh_token grant at the provider: 200 while the grant lives, 400 invalid_grant once revoked. */
+  const refreshStatus = async (refreshToken: string | undefined): Promise<number> => {
+    const res = await fetch(`${stack.op.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic() },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken ?? '' }),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  };
+
+  it('revokes the old session\'s refresh token when the new login is another provider session (another grant)', async () => {
+    const first = await stack.signedIn('alice');
+    const old = await sessionOf(stack.gateway.app, first, stack.gateway.url);
+    // the same gateway cookie, without the provider's cookies: the provider session has ended meanwhile
+    const browser = new BrowserClient();
+    const gatewayCookie = (await first.cookies(stack.gateway.url)).find((c) => c.name === '__Host-bff-session');
+    await browser.jar.setCookie(`__Host-bff-session=${gatewayCookie?.value ?? ''}; Path=/; Secure; HttpOnly; SameSite=Lax`, stack.gateway.url);
+    expect((await browser.request(`${stack.gateway.url}/auth/me`)).status).toBe(200);
+
+    const { visited } = await browser.signIn(stack.gateway.url, { login: 'alice', returnTo: '/x' });
+    expect(visited.at(-1)).toBe(`${stack.gateway.url}/x`);
+    const current = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
+    expect(current.record.providerSid).not.toBe(old.record.providerSid);
+    expect(await old.store.get(old.record.id)).toBeUndefined();
+    expect(await refreshStatus(old.record.tokens.refreshToken)).toBe(400);
+    expect(await refreshStatus(current.record.tokens.refreshToken)).toBe(200);
+  });
+
+  it('keeps the new session\'s refresh token usable when the provider reuses its session (and grant) for the new login', async () => {
+    const browser = await stack.signedIn('carol');
+    const old = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
+    const start = await browser.navigate(`${stack.gateway.url}/auth/login?returnTo=/y`);
+    const end = await browser.completeProviderInteraction(start);
+    expect([...start.visited, ...end.visited].at(-1)).toBe(`${stack.gateway.url}/y`);
+    const current = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
+    expect(current.record.id).not.toBe(old.record.id);
+    expect(await old.store.get(old.record.id)).toBeUndefined();
+    expect(await refreshStatus(current.record.tokens.refreshToken)).toBe(200);
+  });
+
+  it('ends the old session only after the new one is stored, so a failed write leaves the user signed in as before', async () => {
+    const browser = await stack.signedIn('dave');
+    const { store, record: old } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
+    // observation only: both calls go through to the real store
+    const create = jest.spyOn(store, 'create');
+    const remove = jest.spyOn(store, 'delete');
+    try {
+      const start = await browser.navigate(`${stack.gateway.url}/auth/login?returnTo=/z`);
+      await browser.completeProviderInteraction(start);
+      const createdAt = create.mock.invocationCallOrder[0];
+      const deletedAt = remove.mock.invocationCallOrder[remove.mock.calls.findIndex(([id]) => id === old.id)];
+      expect(createdAt).toBeDefined();
+      expect(deletedAt).toBeDefined();
+      expect(createdAt ?? Infinity).toBeLessThan(deletedAt ?? -Infinity);
+    } finally {
+      create.mockRestore();
+      remove.mockRestore();
+    }
+  });
+});
