@@ -1,12 +1,16 @@
 import { jest } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { sendProblem } from '../../src/common/problem.js';
 import { BrowserClient } from '../support/browser.js';
 import { sessionOf } from '../support/gateway-state.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { startOp, type RunningOp } from '../support/op.js';
 import { freePort } from '../support/ports.js';
 import { cookieHeader } from '../support/raw-http.js';
+import { startRogueOp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type RogueOp } from '../support/rogue-op.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { startUpstream, type RunningUpstream } from '../support/upstream.js';
 import { eventually, waitUntilReady } from '../support/wait.js';
@@ -386,5 +390,66 @@ describe('signing in again replaces the browser\'s session', () => {
       create.mockRestore();
       remove.mockRestore();
     }
+  });
+});
+
+describe('an error thrown while a reply is written', () => {
+  let rogue: RogueOp;
+  let gateway: RunningGateway;
+  beforeAll(async () => {
+    rogue = await startRogueOp({ clientId: TEST_CLIENT_ID, clientSecret: TEST_CLIENT_SECRET });
+    // a provider whose authorization endpoint has a raw non-ASCII path: the login redirect's
+    // Location header cannot be written (ERR_INVALID_CHAR) once the controller has returned
+    rogue.discoveryOverrides = { authorization_endpoint: `${rogue.issuer}/authorize/日` };
+    gateway = await startGateway({ OIDC_ISSUER: rogue.issuer, OIDC_CLIENT_ID: TEST_CLIENT_ID, OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET });
+    await waitUntilReady(gateway.url);
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await rogue.close();
+  });
+
+  it('answers a fetch with a 500 problem+json, not Fastify\'s default {"statusCode":500,...} body', async () => {
+    const res = await fetch(`${gateway.url}/auth/login`, { headers: { accept: 'application/json', 'x-request-id': 'write-failure-1' }, redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+    expect(res.status).toBe(500);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await res.json()).toEqual({ type: '/problems/internal_error', title: 'Internal error', status: 500, code: 'internal_error', instance: 'write-failure-1' });
+  });
+
+  it('answers a browser navigation with the HTML problem page', async () => {
+    const res = await fetch(`${gateway.url}/auth/login`, { headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' }, redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+    expect(res.status).toBe(500);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await res.text()).toContain('internal_error');
+  });
+});
+
+describe('sendProblem, the one writer, when the reply itself cannot be written', () => {
+  let app: FastifyInstance;
+  let url: string;
+  beforeAll(async () => {
+    app = Fastify();
+    // as the gateway's ProblemFilter does: Nest installs it as Fastify's error handler
+    app.setErrorHandler((error, request, reply) => sendProblem(request, reply, error));
+    app.get('/redirect', (_request, reply) => reply.redirect('/日', 302));
+    app.get('/bad-header', (_request, reply) => reply.header('x-note', 'a\r\nb').header('x-fine', 'ok').send({ ok: true }));
+    url = await app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it.each([
+    ['a redirect to a Location with a non-ASCII character (ERR_INVALID_CHAR)', '/redirect'],
+    ['a header value with CR LF', '/bad-header'],
+  ])('answers %s with a 500 problem, dropping the header that failed and keeping the others', async (_what, path) => {
+    const res = await fetch(`${url}${path}`, { headers: { accept: 'application/json' }, redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+    expect(res.status).toBe(500);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.headers.get('location')).toBeNull();
+    expect(res.headers.get('x-note')).toBeNull();
+    if (path === '/bad-header') expect(res.headers.get('x-fine')).toBe('ok');
+    expect(await res.json()).toMatchObject({ type: '/problems/internal_error', status: 500, code: 'internal_error' });
   });
 });

@@ -99,6 +99,8 @@ export interface RogueOp {
   scenario: Scenario;
   /** A raw answer for the JWKS endpoint instead of the published keys (reset() clears it). */
   jwksOverride: { readonly status: number; readonly body: string } | undefined;
+  /** Fields replaced in the discovery document (reset() clears them; the gateway reads discovery at start-up). */
+  discoveryOverrides: Readonly<Record<string, unknown>>;
   readonly authorizationRequests: readonly AuthorizationRequestRecord[];
   readonly tokenRequests: readonly TokenRequestRecord[];
   readonly revocationRequests: readonly EndpointCallRecord[];
@@ -301,6 +303,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
           scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
           // RFC 9207: every authorization response carries `iss`
           authorization_response_iss_parameter_supported: true,
+          ...rogue.discoveryOverrides,
         });
         return;
       case 'GET /jwks':
@@ -424,6 +427,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
     clientId: options.clientId,
     scenario: correctIdToken,
     jwksOverride: undefined,
+    discoveryOverrides: {},
     authorizationRequests,
     tokenRequests,
     revocationRequests,
@@ -440,6 +444,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
     reset() {
       rogue.scenario = correctIdToken;
       rogue.jwksOverride = undefined;
+      rogue.discoveryOverrides = {};
       for (const list of [authorizationRequests, tokenRequests, revocationRequests, endSessionRequests, failures]) list.length = 0;
     },
     async stop() {
