@@ -21,6 +21,7 @@ import { eventually, waitUntilReady } from '../support/wait.js';
  */
 
 const HEADERS_TIMEOUT_S = 2;
+const REQUEST_TIMEOUT_S = 3;
 const PER_CLIENT_CAP = 256;
 /** SOAK_S shortens the soak while developing; CI runs the default. */
 const SOAK_S = Number(process.env['SOAK_S'] ?? '60');
@@ -40,7 +41,8 @@ function trickle(port: number, localAddress: string, onClose: (t: Trickle) => vo
   socket.setEncoding('latin1');
   socket.on('data', (chunk: string) => (state.received += chunk));
   socket.on('error', () => undefined);
-  socket.on('connect', () => socket.write('GET /healthz HTTP/1.1\r\nHost: gateway\r\n'));
+  // written now (buffered until connected), so no drip can overtake the request line
+  socket.write('GET /healthz HTTP/1.1\r\nHost: gateway\r\n');
   socket.on('close', () => {
     state.closed = true;
     onClose(state);
@@ -93,6 +95,34 @@ function rawExchange(port: number, text: string, localAddress = '127.0.0.1'): Pr
   });
 }
 
+/**
+ * A request whose body of `bytes` bytes trickles in one byte per `dripMs`; resolves with what the
+ * gateway answered once it closes the connection (the request says Connection: close).
+ */
+function trickledBody(port: number, head: string, bytes: number, dripMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    let received = '';
+    let sent = 0;
+    const dripping = setInterval(() => {
+      if (sent < bytes && socket.writable) {
+        socket.write('x');
+        sent++;
+      }
+    }, dripMs);
+    const deadline = setTimeout(() => socket.destroy(), 20_000);
+    socket.setEncoding('latin1');
+    socket.on('error', () => undefined);
+    socket.on('connect', () => socket.write(`${head}Content-Length: ${bytes}\r\nConnection: close\r\n\r\n`));
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('close', () => {
+      clearInterval(dripping);
+      clearTimeout(deadline);
+      resolve(received);
+    });
+  });
+}
+
 function vmRssKb(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (match?.[1] === undefined) throw new Error(`no VmRSS for ${pid}`);
@@ -119,6 +149,7 @@ describe('the server edge under attack', () => {
       OIDC_CLIENT_SECRET: op.clientSecret,
       UPSTREAM_URL: upstream.url,
       SERVER_HEADERS_TIMEOUT_S: String(HEADERS_TIMEOUT_S),
+      SERVER_REQUEST_TIMEOUT_S: String(REQUEST_TIMEOUT_S),
       LOG_LEVEL: 'warn',
     });
     await waitUntilReady(gateway.url);
@@ -210,6 +241,21 @@ describe('the server edge under attack', () => {
       expect(answeredWhenClosed.every((n) => n === 0)).toBe(true);
     });
 
+    it('answers a body that trickles past SERVER_REQUEST_TIMEOUT_S outside /api with 408 and closes the connection', async () => {
+      const received = await trickledBody(port, 'POST /auth/backchannel-logout HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/x-www-form-urlencoded\r\n', 100, 250);
+      expect(received).toMatch(/^HTTP\/1\.1 408 [^]*"code":"request_timeout"/);
+    });
+
+    it('lets an /api upload take longer than SERVER_REQUEST_TIMEOUT_S (UPSTREAM_TIMEOUT_S and the upstream govern it)', async () => {
+      const browser = new BrowserClient();
+      await browser.signIn(gateway.url);
+      const cookie = await cookieHeader(browser, gateway.url);
+      // 24 bytes at one per 250 ms: about 6 s, twice the request timeout
+      const received = await trickledBody(port, `POST /api/slow-upload HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\nContent-Type: application/octet-stream\r\n`, 24, 250);
+      expect(received).toMatch(/^HTTP\/1\.1 200 /);
+      expect(received).toContain('"bodyBytes":24');
+    });
+
     it('refuses CONNECT with a 405 problem and closes the connection', async () => {
       const { received, closed } = await rawExchange(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
       expect(closed).toBe(true);
@@ -281,30 +327,27 @@ describe('the server edge under attack', () => {
   });
 });
 
-/** Keeps about 300 trickling connections from the attacker's address open until `until`; returns how many were opened. */
+/** Keeps about 300 trickling connections from the attacker's address open until `until`, topping them up twice a second; returns how many were opened. */
 async function trickleAttack(port: number, until: number, stop: AbortSignal): Promise<number> {
   const open = new Set<Trickle>();
   let opened = 0;
-  const openOne = (): void => {
-    if (Date.now() >= until || stop.aborted || opened >= 20_000) return;
-    opened++;
-    const t = trickle(port, ATTACKER, () => {
-      open.delete(t);
-      openOne();
-    });
-    open.add(t);
+  const topUp = (): void => {
+    while (open.size < 300 && opened < 20_000) {
+      opened++;
+      const t = trickle(port, ATTACKER, () => open.delete(t));
+      open.add(t);
+    }
+    drip([...open]);
   };
-  for (let i = 0; i < 300; i++) openOne();
-  const dripping = setInterval(() => drip([...open]), 500);
+  topUp();
   await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
+    const tick = setInterval(() => {
       if (Date.now() >= until || stop.aborted) {
-        clearInterval(check);
+        clearInterval(tick);
         resolve();
-      }
-    }, 200);
+      } else topUp();
+    }, 500);
   });
-  clearInterval(dripping);
   for (const t of open) t.socket.destroy();
   return opened;
 }
