@@ -5,6 +5,7 @@ import { LogController, type FastifyError, type FastifyReply, type FastifyReques
 import type { DestinationStream, Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import { clientErrorHandler } from './common/client-error.js';
+import { installConnectionLimits, serverOptions } from './common/connection-limits.js';
 import { sendProblem } from './common/problem.js';
 import { createLogger, NestPinoLogger, redactUrl, requestIdFor } from './common/logger.js';
 import type { Config } from './config/config.js';
@@ -47,12 +48,14 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     routerOptions: { maxParamLength: 500 },
     return503OnClosing: true,
     forceCloseConnections: false,
+    ...serverOptions(config),
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     logger: new NestPinoLogger(logger),
     abortOnError: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
+  installConnectionLimits(fastify, config, logger);
   await registerSessionCookie(fastify, config);
   registerSecurityHeaders(fastify);
   await app.get(FrontchannelLogoutRoutes).register(fastify);

@@ -49,7 +49,8 @@ export class AuthController {
   @Get('callback')
   async callback(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const result = await this.login.complete(request);
-    await this.sessions.start(request, result);
+    const { record, replaced } = await this.sessions.start(request, result);
+    if (replaced !== undefined) await this.login.revokeReplaced(replaced, record);
     await reply.redirect(result.returnTo, 302);
   }
 

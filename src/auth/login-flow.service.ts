@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { systemClock } from '../common/clock.js';
 import { BadRequestError, GatewayError } from '../common/gateway-error.js';
@@ -21,6 +21,8 @@ import { LoginAttempt, type LoginResult } from './login-attempt.js';
 import { OIDC_STRATEGY, OidcStrategy, type PassportRequest } from './oidc.strategy.js';
 import { runPassport } from './passport-bridge.js';
 import { safeReturnTo } from './return-to.js';
+import { sidHash } from '../session/session-cookie.js';
+import type { SessionRecord } from '../session/session-store.js';
 
 export type Prompt = 'none' | 'login' | 'consent' | 'select_account';
 const PROMPTS: ReadonlySet<string> = new Set<Prompt>(['none', 'login', 'consent', 'select_account']);
@@ -47,6 +49,7 @@ export function stringQuery(request: FastifyRequest): Record<string, string | un
 /** Runs the authorization code flow through the passport strategy, built once discovery has loaded. */
 @Injectable()
 export class LoginFlowService {
+  private readonly log = new Logger(LoginFlowService.name);
   private strategyFor: DiscoveryDocument | undefined;
   /** Called once per callback with its outcome (metrics). */
   onOutcome: (outcome: LoginOutcome) => void = () => undefined;
@@ -118,6 +121,22 @@ export class LoginFlowService {
       case 'redirect':
         throw new LoginStateMismatchError();
     }
+  }
+
+  /**
+   * Signing in again replaces the browser's session; the grant behind the old one is revoked
+   * (RFC 7009) as at logout, unless the new login came from the same provider session: providers
+   * reuse that session's grant (oidc-provider, Keycloak's client session), and revoking a refresh
+   * token revokes its grant, which would end the new session too. Awaited, bounded by the provider
+   * timeout; a failure is logged and the login completes anyway.
+   */
+  async revokeReplaced(replaced: SessionRecord, current: SessionRecord): Promise<void> {
+    const refreshToken = replaced.tokens.refreshToken;
+    if (refreshToken === undefined) return;
+    if (replaced.providerSid !== undefined && replaced.providerSid === current.providerSid && replaced.sub === current.sub) return;
+    await this.tokens.revoke(refreshToken, 'refresh_token').catch((error: unknown) => {
+      this.log.warn(`refresh token revocation failed for replaced session ${sidHash(replaced.id)}: ${error instanceof Error ? error.message : String(error)}`);
+    });
   }
 
   private passportRequest(request: FastifyRequest, query: Record<string, string | undefined>, attempt: LoginAttempt): PassportRequest {

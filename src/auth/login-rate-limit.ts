@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from '../common/clock.js';
+import { clientKey } from '../common/client-address.js';
 import { GatewayError } from '../common/gateway-error.js';
 import { sendProblem } from '../common/problem.js';
 import type { Config } from '../config/config.js';
@@ -14,30 +15,6 @@ export class LoginRateLimitedError extends GatewayError {
   constructor(retryAfterS: number) {
     super(429, 'login_rate_limited', 'Too many sign-in attempts', `Too many sign-in requests from this address; try again in ${retryAfterS} s.`, { retryAfterS });
   }
-}
-
-/**
- * The key a client is counted under: an IPv4 address, or the /64 of an IPv6 address (one subscriber
- * usually holds a whole /64, so counting single addresses would give them 2^64 budgets).
- */
-export function clientKey(address: string): string {
-  const bare = address.replace(/%.*$/, '').toLowerCase();
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(bare);
-  if (mapped?.[1] !== undefined) return mapped[1];
-  if (!bare.includes(':')) return bare;
-  const [head = '', tail] = bare.split('::', 2);
-  const headGroups = head === '' ? [] : head.split(':');
-  let groups = headGroups;
-  if (tail !== undefined) {
-    const tailGroups = tail === '' ? [] : tail.split(':');
-    // an embedded dotted IPv4 address takes the room of two groups
-    const tailWidth = tailGroups.reduce((width, group) => width + (group.includes('.') ? 2 : 1), 0);
-    groups = [...headGroups, ...Array.from({ length: Math.max(0, 8 - headGroups.length - tailWidth) }, () => '0'), ...tailGroups];
-  }
-  return `${groups
-    .slice(0, 4)
-    .map((group) => Number.parseInt(group, 16).toString(16))
-    .join(':')}::/64`;
 }
 
 /**

@@ -1,6 +1,9 @@
 import { HttpException } from '@nestjs/common';
+import { STATUS_CODES, validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from './gateway-error.js';
+import { requestClassOf } from './request-class.js';
 
 /** RFC 9457 problem details, as the gateway sends them. */
 export interface Problem {
@@ -20,7 +23,11 @@ export interface Mapped {
   readonly retryAfterS: number | undefined;
 }
 
-const STATUS_CODES: Readonly<Record<number, readonly [string, string]>> = {
+/**
+ * The one status table: the stable code and title of a problem that is known only by its status
+ * (a framework or Node-level rejection, a refused connection). GatewayErrors carry their own.
+ */
+const STATUSES: Readonly<Record<number, readonly [code: string, title: string]>> = {
   400: ['bad_request', 'Bad request'],
   401: ['unauthorized', 'Unauthorized'],
   403: ['forbidden', 'Forbidden'],
@@ -28,12 +35,22 @@ const STATUS_CODES: Readonly<Record<number, readonly [string, string]>> = {
   405: ['method_not_allowed', 'Method not allowed'],
   406: ['not_acceptable', 'Not acceptable'],
   408: ['request_timeout', 'Request timeout'],
+  411: ['length_required', 'Length required'],
   413: ['payload_too_large', 'Request body too large'],
   414: ['uri_too_long', 'URI too long'],
   415: ['unsupported_media_type', 'Unsupported media type'],
   429: ['too_many_requests', 'Too many requests'],
   431: ['request_header_fields_too_large', 'Request header fields too large'],
+  500: ['internal_error', 'Internal error'],
+  503: ['service_unavailable', 'Service unavailable'],
 };
+
+/** The problem for a bare status: from the table, else a generic client error or an internal error. */
+export function statusProblem(status: number): Mapped {
+  const known = STATUSES[status];
+  const [code, title] = known ?? (status >= 400 && status < 500 ? ['client_error', 'Client error'] : ['internal_error', 'Internal error']);
+  return { status: known === undefined && (status < 400 || status >= 500) ? 500 : status, code, title, detail: undefined, retryAfterS: undefined };
+}
 
 function statusOf(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null || !('statusCode' in error)) return undefined;
@@ -50,11 +67,7 @@ export function mapError(error: unknown): Mapped {
     return { status: error.status, code: error.code, title: error.title, detail: error.detail, retryAfterS: error.retryAfterS };
   }
   const status = error instanceof HttpException ? error.getStatus() : statusOf(error);
-  if (status !== undefined && status >= 400 && status < 500) {
-    const [code, title] = STATUS_CODES[status] ?? ['client_error', 'Client error'];
-    return { status, code, title, detail: undefined, retryAfterS: undefined };
-  }
-  return { status: 500, code: 'internal_error', title: 'Internal error', detail: undefined, retryAfterS: undefined };
+  return statusProblem(status !== undefined && status >= 400 && status < 500 ? status : 500);
 }
 
 export function toProblem(mapped: Mapped, requestId: string): Problem {
@@ -74,7 +87,7 @@ export function toProblem(mapped: Mapped, requestId: string): Problem {
  */
 export function wantsHtml(request: FastifyRequest): boolean {
   const accept = request.headers.accept ?? '';
-  if (request.url.startsWith('/api/')) return false;
+  if (requestClassOf(request.url) === 'api') return false;
   if (/application\/(problem\+)?json/.test(accept)) return false;
   return request.headers['sec-fetch-mode'] === 'navigate' || accept.includes('text/html');
 }
@@ -95,22 +108,85 @@ export function problemPage(problem: Problem): string {
 </body></html>`;
 }
 
-/** For responses Fastify no longer manages (a hijacked proxy reply): same body, raw socket. */
-export function writeRawProblem(res: import('node:http').ServerResponse, requestId: string, error: unknown): void {
+function problemHeaders(mapped: Mapped, requestId: string, body: string): Record<string, string> {
+  return {
+    'content-type': 'application/problem+json',
+    'content-length': String(Buffer.byteLength(body)),
+    'x-request-id': requestId,
+    'x-content-type-options': 'nosniff',
+    'cache-control': 'no-store',
+    ...(mapped.retryAfterS === undefined ? {} : { 'retry-after': String(mapped.retryAfterS) }),
+  };
+}
+
+/** For responses Fastify no longer manages (a hijacked proxy reply): same body, raw response. */
+export function writeRawProblem(res: ServerResponse, requestId: string, error: unknown): void {
   const mapped = mapError(error);
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const body = JSON.stringify(toProblem(mapped, requestId));
-  res.writeHead(mapped.status, {
-    'content-type': 'application/problem+json',
-    'content-length': Buffer.byteLength(body),
-    'x-request-id': requestId,
-    'x-content-type-options': 'nosniff',
-    ...(mapped.retryAfterS === undefined ? {} : { 'retry-after': String(mapped.retryAfterS) }),
-  });
+  for (const [name, value] of Object.entries(res.getHeaders())) if (!keepsOnProblem(name, value)) res.removeHeader(name);
+  res.writeHead(mapped.status, problemHeaders(mapped, requestId, body));
   res.end(body);
+}
+
+/**
+ * The problem as a complete HTTP/1.1 response, for a socket that no HTTP response object owns
+ * (Node-level client errors, CONNECT, refused upgrade handshakes). The connection closes after it.
+ */
+export function rawProblemResponse(mapped: Mapped, requestId: string): string {
+  const body = JSON.stringify(toProblem(mapped, requestId));
+  const headers = Object.entries({ ...problemHeaders(mapped, requestId, body), connection: 'close' }).map(([name, value]) => `${name}: ${value}\r\n`);
+  return `HTTP/1.1 ${mapped.status} ${STATUS_CODES[mapped.status] ?? 'Error'}\r\n${headers.join('')}\r\n${body}`;
+}
+
+/** How long a refused socket may take to flush its answer before it is destroyed. */
+const REFUSAL_FLUSH_MS = 1_000;
+
+/**
+ * Answers a socket with a problem and closes it: end() so the answer is flushed, then destroy()
+ * after a short delay in case the peer never reads. A peer that has already reset the connection is
+ * expected here (it is why the socket is being refused), so its errors end the socket quietly.
+ */
+export function refuseSocket(socket: Duplex, mapped: Mapped, requestId: string): void {
+  socket.on('error', () => socket.destroy());
+  if (socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const timer = setTimeout(() => socket.destroy(), REFUSAL_FLUSH_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.end(rawProblemResponse(mapped, requestId));
+}
+
+/** False for a header Node would refuse to write (ERR_INVALID_CHAR and the like). */
+function isWritableHeader(name: string, value: unknown): boolean {
+  const values: unknown[] = Array.isArray(value) ? value : [value];
+  try {
+    validateHeaderName(name);
+    for (const one of values) {
+      if (typeof one !== 'string' && typeof one !== 'number') return false;
+      validateHeaderValue(name, String(one));
+    }
+    return true;
+  } catch (error) {
+    // Node's header validation errors: ERR_INVALID_CHAR, ERR_HTTP_INVALID_HEADER_VALUE, ERR_INVALID_HTTP_TOKEN
+    if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' && error.code.startsWith('ERR_')) return false;
+    throw error;
+  }
+}
+
+/**
+ * Whether a header set before the error stays on the problem response: a problem is not a redirect,
+ * and a header that made the first write throw would make this one throw too (Fastify would then
+ * fall back to its own `{"statusCode":500,...}` body).
+ */
+function keepsOnProblem(name: string, value: unknown): boolean {
+  return name !== 'location' && isWritableHeader(name, value);
 }
 
 /**
@@ -129,6 +205,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
     reply.raw.destroy();
     return;
   }
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (!keepsOnProblem(name, value)) reply.removeHeader(name);
   reply.status(mapped.status);
   if (mapped.retryAfterS !== undefined) reply.header('retry-after', String(mapped.retryAfterS));
   if (wantsHtml(request)) {

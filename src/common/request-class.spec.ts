@@ -13,7 +13,9 @@ describe('requestClassOf', () => {
     ['/healthz', 'ops'],
     ['/readyz?x', 'ops'],
     ['/metrics', 'ops'],
-    ['/metrics/x', 'spa'],
+    ['/metrics/x', 'ops'],
+    ['/metricsx', 'spa'],
+    ['/healthzone', 'spa'],
     ['/', 'spa'],
     ['/users/john.doe', 'spa'],
   ])('classifies %s as %s', (url, expected) => {

@@ -5,7 +5,8 @@
  */
 export type RequestClass = 'auth' | 'api' | 'spa' | 'ops';
 
-const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+/** Reserved with everything below them, so an unknown /healthz/x is the gateway's 404, never the SPA's page. */
+const OPS_PATHS = ['/healthz', '/readyz', '/metrics'];
 
 function underPrefix(path: string, prefix: string): boolean {
   return path === prefix || path.startsWith(`${prefix}/`);
@@ -16,6 +17,6 @@ export function requestClassOf(url: string): RequestClass {
   const path = url.split(/[?#]/, 1)[0] ?? '';
   if (underPrefix(path, '/api')) return 'api';
   if (underPrefix(path, '/auth')) return 'auth';
-  if (OPS_PATHS.has(path)) return 'ops';
+  if (OPS_PATHS.some((prefix) => underPrefix(path, prefix))) return 'ops';
   return 'spa';
 }

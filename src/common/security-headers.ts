@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { requestClassOf } from './request-class.js';
 
 /**
  * Headers on the gateway's own responses (JSON, problem pages, redirects). Proxied /api/* responses
@@ -11,7 +12,7 @@ export function registerSecurityHeaders(fastify: FastifyInstance): void {
     if (!reply.hasHeader('x-frame-options')) void reply.header('x-frame-options', 'DENY');
     if (!reply.hasHeader('content-security-policy')) void reply.header('content-security-policy', "frame-ancestors 'none'");
     // login state, user claims and logout values must never sit in a shared or browser cache
-    if (request.url.startsWith('/auth/')) void reply.header('cache-control', 'no-store');
+    if (requestClassOf(request.url) === 'auth') void reply.header('cache-control', 'no-store');
     return payload;
   });
 }

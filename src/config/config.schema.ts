@@ -130,12 +130,35 @@ export const variables = {
   SPA_DIR: { schema: z.string().min(1), description: 'Folder of the single-page app\'s static files, served at `/` (default: the bundled sample SPA).' },
   SPA_UPSTREAM_URL: { schema: httpUrl, description: 'A frontend dev server to proxy the SPA to instead of `SPA_DIR` (hot-reload WebSocket included).' },
 
-  METRICS_PORT: { schema: port, description: 'Serve `/metrics` on this port instead of the main one.' },
+  METRICS_PORT: { schema: port, description: 'Serve `/metrics` on this port instead of the main one; `/healthz` and `/readyz` are served there too (liveness probes that the connection caps never starve).' },
   AUTH_RATE_LIMIT_PER_MINUTE: { schema: z.coerce.number().int().min(0), default: '300', description: '`/auth/login` requests per client address per minute (429 beyond); `0` turns it off.' },
   TRUST_PROXY: {
     schema: z.string(),
     default: '',
     description: 'Comma-separated addresses or CIDRs of proxies whose `X-Forwarded-For` is trusted. Empty: the socket address is the client.',
+  },
+  SERVER_HEADERS_TIMEOUT_S: {
+    schema: positiveSeconds,
+    default: '10',
+    description: 'Time a client gets to send a request\'s headers, however slowly it trickles them (slowloris); then 408 and the connection closes.',
+  },
+  SERVER_REQUEST_TIMEOUT_S: {
+    schema: seconds,
+    default: '30',
+    description:
+      'Time a client gets to send a whole request, body included, outside `/api` (408 beyond); `0` turns it off. `/api` bodies and streams are not cut by it: `UPSTREAM_TIMEOUT_S` and the upstream govern them.',
+  },
+  SERVER_KEEP_ALIVE_TIMEOUT_S: { schema: positiveSeconds, default: '5', description: 'An idle keep-alive connection is closed after this long.' },
+  SERVER_MAX_CONNECTIONS: {
+    schema: z.coerce.number().int().min(1, 'must be at least 1'),
+    default: '10000',
+    description: 'Open connections the main port accepts in all; a connection beyond it is closed at once, not queued.',
+  },
+  SERVER_MAX_CONNECTIONS_PER_CLIENT: {
+    schema: z.coerce.number().int().min(1, 'must be at least 1'),
+    default: '256',
+    description:
+      'Open connections per client address (per /64 for IPv6) on the main port; one beyond it is closed at once. Peers listed in `TRUST_PROXY` are exempt (a load balancer carries many clients). `/healthz` and `/readyz` on `METRICS_PORT` are not capped.',
   },
   SHUTDOWN_GRACE_S: { schema: seconds, default: '10', description: 'On SIGTERM, time in-flight requests get to finish.' },
 } satisfies Record<string, VariableSpec>;

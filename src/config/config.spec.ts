@@ -48,6 +48,17 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('applies the connection limits\' documented defaults and reads overrides', () => {
+    expect(loadConfig(valid).connections).toEqual({ headersTimeoutS: 10, requestTimeoutS: 30, keepAliveTimeoutS: 5, max: 10000, maxPerClient: 256 });
+    const custom = loadConfig({ ...valid, SERVER_HEADERS_TIMEOUT_S: '2', SERVER_REQUEST_TIMEOUT_S: '0', SERVER_KEEP_ALIVE_TIMEOUT_S: '65', SERVER_MAX_CONNECTIONS: '500', SERVER_MAX_CONNECTIONS_PER_CLIENT: '20' });
+    expect(custom.connections).toEqual({ headersTimeoutS: 2, requestTimeoutS: 0, keepAliveTimeoutS: 65, max: 500, maxPerClient: 20 });
+  });
+
+  it('names bad connection limits, one line each', () => {
+    const problems = problemsOf({ ...valid, SERVER_HEADERS_TIMEOUT_S: '0', SERVER_MAX_CONNECTIONS: 'many', SERVER_MAX_CONNECTIONS_PER_CLIENT: '0' });
+    expect(problems.map((p) => p.split(':')[0])).toEqual(['SERVER_HEADERS_TIMEOUT_S', 'SERVER_MAX_CONNECTIONS', 'SERVER_MAX_CONNECTIONS_PER_CLIENT']);
+  });
+
   it('returns a frozen object', () => {
     const config = loadConfig(valid);
     expect(Object.isFrozen(config)).toBe(true);

@@ -59,6 +59,15 @@ export interface Config {
     readonly trustProxy: readonly string[];
     readonly shutdownGraceS: number;
   };
+  /** Limits of the main port's HTTP server (slowloris, connection floods). */
+  readonly connections: {
+    readonly headersTimeoutS: number;
+    /** 0: off. Never applied to /api. */
+    readonly requestTimeoutS: number;
+    readonly keepAliveTimeoutS: number;
+    readonly max: number;
+    readonly maxPerClient: number;
+  };
   /** Start-up warnings to log once the logger exists (never secrets). */
   readonly warnings: readonly string[];
 }
@@ -240,6 +249,13 @@ export function loadConfig(env: Environment): Config {
       authRateLimitPerMinute: v.AUTH_RATE_LIMIT_PER_MINUTE ?? 300,
       trustProxy: (v.TRUST_PROXY ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''),
       shutdownGraceS: v.SHUTDOWN_GRACE_S ?? 10,
+    },
+    connections: {
+      headersTimeoutS: v.SERVER_HEADERS_TIMEOUT_S ?? 10,
+      requestTimeoutS: v.SERVER_REQUEST_TIMEOUT_S ?? 30,
+      keepAliveTimeoutS: v.SERVER_KEEP_ALIVE_TIMEOUT_S ?? 5,
+      max: v.SERVER_MAX_CONNECTIONS ?? 10000,
+      maxPerClient: v.SERVER_MAX_CONNECTIONS_PER_CLIENT ?? 256,
     },
     warnings,
   };

@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { ReadinessService } from './readiness.service.js';
+import { LIVENESS, ReadinessService, type ReadinessBody } from './readiness.service.js';
 
 @Controller()
 export class HealthController {
@@ -9,17 +9,16 @@ export class HealthController {
   /** Liveness: 200 as long as the process serves requests. */
   @Get('healthz')
   @Header('cache-control', 'no-store')
-  healthz(): { status: 'ok' } {
-    return { status: 'ok' };
+  healthz(): typeof LIVENESS {
+    return LIVENESS;
   }
 
   /** Readiness: 200 when logins can be served; 503 naming what is missing (or `shutting_down`). */
   @Get('readyz')
   @Header('cache-control', 'no-store')
-  async readyz(@Res({ passthrough: true }) reply: FastifyReply): Promise<{ status: 'ready' } | { status: 'not_ready'; missing: string[] }> {
-    const missing = await this.readiness.missing();
-    if (missing.length === 0) return { status: 'ready' };
-    void reply.status(503);
-    return { status: 'not_ready', missing };
+  async readyz(@Res({ passthrough: true }) reply: FastifyReply): Promise<ReadinessBody> {
+    const { httpStatus, body } = await this.readiness.report();
+    void reply.status(httpStatus);
+    return body;
   }
 }

@@ -1,6 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
 
+/** The body of /healthz: the process serves requests. */
+export const LIVENESS = { status: 'ok' } as const;
+
+export type ReadinessBody = { readonly status: 'ready' } | { readonly status: 'not_ready'; readonly missing: readonly string[] };
+
 /** A part of the gateway that must be up before logins can be served. Resolves true when ready. */
 export type ReadinessCheck = () => boolean | Promise<boolean>;
 
@@ -25,6 +30,12 @@ export class ReadinessService {
 
   get isShuttingDown(): boolean {
     return this.shuttingDown;
+  }
+
+  /** /readyz's answer, the same on the main port and on METRICS_PORT. */
+  async report(): Promise<{ readonly httpStatus: 200 | 503; readonly body: ReadinessBody }> {
+    const missing = await this.missing();
+    return missing.length === 0 ? { httpStatus: 200, body: { status: 'ready' } } : { httpStatus: 503, body: { status: 'not_ready', missing } };
   }
 
   async missing(): Promise<string[]> {

@@ -3,11 +3,14 @@ import { once } from 'node:events';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
+import { LIVENESS, ReadinessService } from '../health/readiness.service.js';
 import { Metrics } from './metrics.js';
 
 /**
  * With METRICS_PORT, /metrics is served here instead of on the public port, so it can stay on an
- * internal network. It closes last on shutdown: the drain itself can still be scraped.
+ * internal network. /healthz and /readyz are served here too: the main port's connection caps and
+ * timeouts never apply here, so a flood cannot make the orchestrator restart a healthy process.
+ * It closes last on shutdown: the drain itself can still be scraped.
  */
 @Injectable()
 export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -17,6 +20,7 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly metrics: Metrics,
+    private readonly readiness: ReadinessService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -41,8 +45,18 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?', 1)[0];
-    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+    const known = path === '/metrics' || path === '/healthz' || path === '/readyz';
+    if (!known || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+      return;
+    }
+    if (path === '/healthz') {
+      sendJson(req, res, 200, LIVENESS);
+      return;
+    }
+    if (path === '/readyz') {
+      const { httpStatus, body } = await this.readiness.report();
+      sendJson(req, res, httpStatus, body);
       return;
     }
     try {
@@ -53,4 +67,10 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
       res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('metrics collection failed\n');
     }
   }
+}
+
+function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json), 'cache-control': 'no-store' });
+  res.end(req.method === 'HEAD' ? undefined : json);
 }

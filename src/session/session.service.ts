@@ -16,6 +16,12 @@ export interface NewSession {
   readonly tokens: TokenResponse & { readonly id_token: string };
 }
 
+/** What start() did: the new session, and the browser's previous one that it ended. */
+export interface StartedSession {
+  readonly record: SessionRecord;
+  readonly replaced: SessionRecord | undefined;
+}
+
 /** Creates, loads, slides and ends sessions: the cookie holds the id, the store holds the rest. */
 @Injectable()
 export class SessionService {
@@ -64,12 +70,13 @@ export class SessionService {
   }
 
   /**
-   * A new session for a completed login, under a new id (never the pre-login cookie's): any session
-   * the browser had is ended first.
+   * A new session for a completed login, under a new id (never the pre-login cookie's). The
+   * browser's previous session, if any, ends only once the new one is stored, so a failure on the
+   * way leaves the user signed in as before; it is returned so that its grant can be revoked.
    */
-  async start(request: FastifyRequest, login: NewSession): Promise<SessionRecord> {
-    const previous = readSessionId(request.session);
-    if (previous !== undefined) await this.store.delete(sessionKey(previous));
+  async start(request: FastifyRequest, login: NewSession): Promise<StartedSession> {
+    const previousSid = readSessionId(request.session);
+    const replaced = previousSid === undefined ? undefined : await this.store.get(sessionKey(previousSid));
     const sid = randomBytes(32).toString('base64url');
     const now = systemClock.now();
     const { idleTimeoutS, absoluteTimeoutS } = this.config.session;
@@ -95,7 +102,14 @@ export class SessionService {
     await this.store.create(record);
     writeSessionId(request.session, sid);
     this.log.log(`session started for ${sidHash(record.id)}`);
-    return record;
+    if (previousSid !== undefined) {
+      // the new session exists: a store hiccup now must not turn a completed login into an error;
+      // the old session still expires by itself
+      await this.store.delete(sessionKey(previousSid)).catch((error: unknown) => {
+        this.log.warn(`previous session ${sidHash(sessionKey(previousSid))} not deleted at sign-in: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    }
+    return { record, replaced };
   }
 
   /** Ends the session server-side and clears the cookie. */

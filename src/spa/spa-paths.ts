@@ -1,13 +1,13 @@
+import { requestClassOf } from '../common/request-class.js';
+
 /**
  * Pure decisions about SPA paths: which paths the gateway keeps for itself, which requests are
  * client-side routes (answered with index.html), and which files are content-hashed build output.
  */
 
-/** Paths the gateway answers itself; an unknown one there is a 404 problem, never the SPA. */
-const GATEWAY_PREFIXES = ['/auth', '/api', '/healthz', '/readyz', '/metrics'];
-
+/** Paths the gateway answers itself (/api, /auth, the operations endpoints); an unknown one there is a 404 problem, never the SPA. */
 export function isGatewayPath(path: string): boolean {
-  return GATEWAY_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+  return requestClassOf(path) !== 'spa';
 }
 
 /**

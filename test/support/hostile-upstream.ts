@@ -86,7 +86,7 @@ export async function startHostileUpstream(): Promise<HostileUpstream> {
         location: 'https://elsewhere.example/landing?x=%2F',
         connection: 'x-hop-secret',
         'x-hop-secret': 'must not pass',
-        'keep-alive': 'timeout=5',
+        'keep-alive': 'timeout=77, max=3',
         'proxy-authenticate': 'Basic realm="upstream"',
         trailer: 'x-checksum',
         'x-kept': 'yes',

@@ -113,6 +113,8 @@ export interface RogueOp {
   readonly refreshCount: number;
   /** A raw answer for the JWKS endpoint instead of the published keys (reset() clears it). */
   jwksOverride: { readonly status: number; readonly body: string } | undefined;
+  /** Fields replaced in the discovery document (reset() clears them; the gateway reads discovery at start-up). */
+  discoveryOverrides: Readonly<Record<string, unknown>>;
   readonly authorizationRequests: readonly AuthorizationRequestRecord[];
   readonly tokenRequests: readonly TokenRequestRecord[];
   readonly revocationRequests: readonly EndpointCallRecord[];
@@ -330,6 +332,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
           backchannel_logout_session_supported: true,
           frontchannel_logout_supported: true,
           frontchannel_logout_session_supported: true,
+          ...rogue.discoveryOverrides,
         });
         return;
       case 'GET /jwks':
@@ -483,6 +486,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
       return refreshCount;
     },
     jwksOverride: undefined,
+    discoveryOverrides: {},
     authorizationRequests,
     tokenRequests,
     revocationRequests,
@@ -501,6 +505,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
       rogue.refreshScenario = correctRefresh;
       refreshCount = 0;
       rogue.jwksOverride = undefined;
+      rogue.discoveryOverrides = {};
       for (const list of [authorizationRequests, tokenRequests, revocationRequests, endSessionRequests, failures]) list.length = 0;
     },
     async stop() {

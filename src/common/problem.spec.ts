@@ -1,0 +1,45 @@
+import { BadRequestError } from './gateway-error.js';
+import { mapError, rawProblemResponse, statusProblem } from './problem.js';
+
+describe('statusProblem (the one status table)', () => {
+  it.each([
+    [400, 'bad_request'],
+    [405, 'method_not_allowed'],
+    [408, 'request_timeout'],
+    [413, 'payload_too_large'],
+    [431, 'request_header_fields_too_large'],
+    [418, 'client_error'],
+    [500, 'internal_error'],
+    [503, 'service_unavailable'],
+  ])('maps %i to %s', (status, code) => {
+    expect(statusProblem(status)).toMatchObject({ status, code });
+  });
+
+  it('turns anything that is not an error status into a 500 internal_error', () => {
+    expect(statusProblem(200)).toMatchObject({ status: 500, code: 'internal_error' });
+    expect(statusProblem(599)).toMatchObject({ status: 500, code: 'internal_error' });
+  });
+
+  it('is what mapError uses for framework errors', () => {
+    expect(mapError({ statusCode: 413 })).toEqual(statusProblem(413));
+    expect(mapError(new Error('boom'))).toEqual(statusProblem(500));
+  });
+});
+
+describe('rawProblemResponse', () => {
+  it('renders a complete HTTP/1.1 response that closes the connection', () => {
+    const raw = rawProblemResponse(statusProblem(405), 'req-1');
+    const [head = '', body = ''] = raw.split('\r\n\r\n');
+    const [statusLine, ...headerLines] = head.split('\r\n');
+    expect(statusLine).toBe('HTTP/1.1 405 Method Not Allowed');
+    const headers = Object.fromEntries(headerLines.map((line) => line.split(': ') as [string, string]));
+    expect(headers).toMatchObject({ 'content-type': 'application/problem+json', connection: 'close', 'x-request-id': 'req-1', 'content-length': String(Buffer.byteLength(body)) });
+    expect(JSON.parse(body)).toEqual({ type: '/problems/method_not_allowed', title: 'Method not allowed', status: 405, code: 'method_not_allowed', instance: 'req-1' });
+  });
+
+  it('keeps a GatewayError\'s own code, detail and Retry-After', () => {
+    const raw = rawProblemResponse(mapError(new BadRequestError('No.')), 'req-2');
+    expect(raw).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(raw).toContain('"detail":"No."');
+  });
+});
