@@ -9,7 +9,8 @@ import { startGatewayProcess, type GatewayProcess } from '../support/gateway-pro
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { startOp, type RunningOp } from '../support/op.js';
 import { freePort } from '../support/ports.js';
-import { cookieHeader } from '../support/raw-http.js';
+import { startHostileUpstream, type HostileUpstream } from '../support/hostile-upstream.js';
+import { cookieHeader, handshake } from '../support/raw-http.js';
 import { startRogueOp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type RogueOp } from '../support/rogue-op.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { startUpstream, type RunningUpstream } from '../support/upstream.js';
@@ -140,6 +141,7 @@ function vmRssKb(pid: number): number {
 describe('the server edge under attack', () => {
   let op: RunningOp;
   let upstream: RunningUpstream;
+  let hostile: HostileUpstream;
   let gateway: GatewayProcess;
   let port: number;
   let metricsPort: number;
@@ -149,13 +151,18 @@ describe('the server edge under attack', () => {
     metricsPort = await freePort();
     op = await startOp({ gatewayUrl: `http://127.0.0.1:${port}` });
     upstream = await startUpstream(op);
+    // the soak's proxy attacks (closed streams, reset handshakes) go to an API of their own
+    hostile = await startHostileUpstream();
     gateway = await startGatewayProcess({
       PORT: String(port),
       METRICS_PORT: String(metricsPort),
       OIDC_ISSUER: op.issuer,
       OIDC_CLIENT_ID: op.clientId,
       OIDC_CLIENT_SECRET: op.clientSecret,
-      UPSTREAM_URL: upstream.url,
+      PROXY_ROUTES: JSON.stringify([
+        { prefix: '/api/hostile', target: hostile.url },
+        { prefix: '/api', target: upstream.url },
+      ]),
       SERVER_HEADERS_TIMEOUT_S: String(HEADERS_TIMEOUT_S),
       SERVER_REQUEST_TIMEOUT_S: String(REQUEST_TIMEOUT_S),
       LOG_LEVEL: 'warn',
@@ -319,6 +326,10 @@ describe('the server edge under attack', () => {
         repeatAttack(until, () => rawExchange(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, '127.0.0.4')),
         repeatAttack(until, () => rawExchange(port, 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n', '127.0.0.5')),
         repeatAttack(until, () => rawExchange(port, `GET /auth/login?returnTo=/%E6%97%A5%0D%0A HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, '127.0.0.6')),
+        // streams the browser closes after the first chunk (EventSource, downloads)
+        repeatAttack(until, () => closedStream(port, cookie, '127.0.0.7')),
+        // WebSocket handshakes reset at once: refused (foreign origin, no session) and accepted (101 on its way)
+        repeatAttack(until, (i) => resetHandshake(port, i % 3 === 0 ? { Origin: 'https://evil.example', Cookie: cookie } : i % 3 === 1 ? { Origin: gateway.url } : { Origin: gateway.url, Cookie: cookie }, '127.0.0.8')),
       ];
       await Promise.all(Array.from({ length: 8 }, () => legitimate(until)));
       stopAttacks.abort();
@@ -326,12 +337,17 @@ describe('the server edge under attack', () => {
       const endRss = vmRssKb(pid);
       // the figures are part of the issue's evidence
       console.log(
-        `soak ${SOAK_S} s: ${served} legitimate requests served, ${failures.length} failed; attacks sent ${attackCounts.join('/')} (trickle/bad-percent/garbage/big-header/CONNECT/bad-returnTo); RSS ${(warmRss / 1024).toFixed(1)} MB after warm-up, ${(endRss / 1024).toFixed(1)} MB at the end`,
+        `soak ${SOAK_S} s: ${served} legitimate requests served, ${failures.length} failed; attacks sent ${attackCounts.join('/')} (trickle/bad-percent/garbage/big-header/CONNECT/bad-returnTo/closed-stream/reset-handshake); RSS ${(warmRss / 1024).toFixed(1)} MB after warm-up, ${(endRss / 1024).toFixed(1)} MB at the end`,
       );
       expect(failures.slice(0, 10)).toEqual([]);
       expect(served).toBeGreaterThan(0);
       expect(endRss).toBeLessThan(warmRss * 1.5);
       expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
+      // every stream the browser side closed was closed upstream too: no connection leaked
+      await eventually(() => {
+        const streams = hostile.streams();
+        return Promise.resolve(streams.started > 0 && streams.closed === streams.started);
+      }, 10_000, 'every closed stream closed upstream');
       // the soak itself, warm-up, sign-in and the attacks' last exchanges (each bounded at 10 s)
     }, (SOAK_S + 45) * 1000);
   });
@@ -362,11 +378,40 @@ async function trickleAttack(port: number, until: number, stop: AbortSignal): Pr
   return opened;
 }
 
+/** Opens a streaming /api response with the session and closes it after its first bytes, as a browser leaving a page does. */
+function closedStream(port: number, cookie: string, localAddress: string): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
+    const timer = setTimeout(() => socket.destroy(), 10_000);
+    socket.on('error', () => undefined);
+    socket.on('connect', () => socket.write(`GET /api/hostile/stream HTTP/1.1\r\nHost: x\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\n\r\n`));
+    socket.once('data', () => socket.destroy());
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Sends a WebSocket handshake on /api and resets the connection right after, before any answer can be read. */
+function resetHandshake(port: number, headers: Record<string, string>, localAddress: string): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
+    socket.on('error', () => undefined);
+    socket.on('connect', () => {
+      socket.write(handshake(new URL(`http://127.0.0.1:${port}`), '/api/hostile/ws', headers));
+      // a reset, not a close: the gateway's next write meets ECONNRESET
+      socket.resetAndDestroy();
+    });
+    socket.on('close', () => resolve());
+  });
+}
+
 /** Runs one attack after another until `until`; returns how many ran. */
-async function repeatAttack(until: number, attack: () => Promise<unknown>): Promise<number> {
+async function repeatAttack(until: number, attack: (round: number) => Promise<unknown>): Promise<number> {
   let count = 0;
   while (Date.now() < until) {
-    await attack().catch(() => undefined);
+    await attack(count).catch(() => undefined);
     count++;
     // paced (about 20 a second each): a bounded attack on two shared cores, not a CPU benchmark
     await new Promise((resolve) => setTimeout(resolve, 50));
