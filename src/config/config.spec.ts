@@ -1,7 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, type Environment } from './config.js';
+import { ConfigError, loadConfig, loadServerAddress, type Environment } from './config.js';
+import { variables, type VariableSpec } from './config.schema.js';
 
 const valid: Environment = {
   OIDC_ISSUER: 'https://op.example.com',
@@ -156,3 +157,73 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...valid, SESSION_STORE: 'redis' })).toEqual(['REDIS_URL: required when SESSION_STORE=redis']);
   });
 });
+
+/** What loadConfig makes of an environment: the config, or the problems it names. */
+function outcome(env: Environment): unknown {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return { problems: error.problems };
+    throw error;
+  }
+}
+
+/**
+ * Values to try as a stand-in default, in environments where a variable can show its effect (the cookie
+ * switch matters only on a plain-http origin): the first pair the schema accepts and that changes the outcome is used.
+ */
+const CANDIDATES = ['1', '2', 'true', 'production', 'debug', 'pretty', 'client_secret_post', 'redis'];
+const BASES: readonly Environment[] = [valid, { ...valid, PUBLIC_URL: 'http://gateway.internal' }];
+
+/** Runs `body` while the schema's default of `spec` is `value`. */
+function withSchemaDefault<T>(spec: VariableSpec, value: string, body: () => T): T {
+  const original = Object.getOwnPropertyDescriptor(spec, 'default');
+  Object.defineProperty(spec, 'default', { value, configurable: true, enumerable: true, writable: true });
+  try {
+    return body();
+  } finally {
+    if (original !== undefined) Object.defineProperty(spec, 'default', original);
+  }
+}
+
+const defaulted = Object.entries(variables).flatMap(([name, entry]) => {
+  const spec: VariableSpec = entry;
+  return spec.default === undefined ? [] : [{ name, spec }];
+});
+
+describe('schema defaults, written once', () => {
+  it.each(defaulted)('$name: unset, empty and set to its schema default mean the same', ({ name, spec }) => {
+    const unset = outcome({ ...valid, [name]: undefined });
+    expect(outcome({ ...valid, [name]: '' })).toEqual(unset);
+    expect(outcome({ ...valid, [name]: spec.default })).toEqual(unset);
+  });
+
+  // A copy of a default anywhere in loadConfig (a `?? literal`, a hard-coded value) would not follow the schema.
+  it.each(defaulted)('$name: changing the schema default changes what an unset variable means', ({ name, spec }) => {
+    const pairs = BASES.flatMap((base) => CANDIDATES.map((value) => ({ base, value })));
+    const found = pairs.find(({ base, value }) => spec.schema.safeParse(value).success && !isEqual(outcome({ ...base, [name]: value }), outcome({ ...base, [name]: undefined })));
+    if (found === undefined) throw new Error(`${name}: no candidate value changes the config; add one to CANDIDATES or BASES`);
+    const { base, value } = found;
+    expect(withSchemaDefault(spec, value, () => outcome({ ...base, [name]: undefined }))).toEqual(outcome({ ...base, [name]: value }));
+  });
+});
+
+describe('loadServerAddress', () => {
+  it('gives the address loadConfig gives, from the same schema defaults', () => {
+    const { port, host } = loadConfig(valid).server;
+    expect(loadServerAddress({})).toEqual({ port, host });
+    expect(withSchemaDefault(variables.PORT, '8081', () => loadServerAddress({}))).toEqual({ port: 8081, host });
+  });
+
+  it('reads PORT and HOST and ignores every other variable, required ones included', () => {
+    expect(loadServerAddress({ PORT: '8080', HOST: '::', OIDC_ISSUER: 'not a url' })).toEqual({ port: 8080, host: '::' });
+  });
+
+  it('names a bad PORT as loadConfig does', () => {
+    expect(() => loadServerAddress({ PORT: '70000' })).toThrow(new ConfigError(['PORT: must be a port number (1-65535)']));
+  });
+});
+
+function isEqual(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
