@@ -97,28 +97,37 @@ describe('large bodies stream through the gateway process', () => {
     await op.stop();
   });
 
-  it('passes 100 MB up and down byte for byte, with peak RSS within 50 MB of a 1 MB transfer', async () => {
-    const pid = gateway.child.process.pid ?? 0;
-    const small = await upload(`${gateway.url}/api/upload`, headers, 1 * MB);
-    expect(small.status).toBe(200);
-    expect((await download(`${gateway.url}/api/download?bytes=${MB}`, headers)).bytes).toBe(MB);
-    const peakAfterSmall = peakRss(pid);
-
-    const big = await upload(`${gateway.url}/api/upload`, headers, 100 * MB);
-    expect(big.status).toBe(200);
-    const seen = JSON.parse(big.body) as { bodyBytes: number; bodySha256: string };
-    expect(seen.bodyBytes).toBe(100 * MB);
-    expect(seen.bodySha256).toBe(big.sentSha256);
-
-    const down = await download(`${gateway.url}/api/download?bytes=${100 * MB}`, headers);
+  /** Sends `bytes` up and down through the gateway and checks both arrived byte for byte. */
+  async function roundTrip(bytes: number): Promise<void> {
+    const up = await upload(`${gateway.url}/api/upload`, headers, bytes);
+    expect(up.status).toBe(200);
+    const seen = JSON.parse(up.body) as { bodyBytes: number; bodySha256: string };
+    expect(seen.bodyBytes).toBe(bytes);
+    expect(seen.bodySha256).toBe(up.sentSha256);
+    const down = await download(`${gateway.url}/api/download?bytes=${bytes}`, headers);
     expect(down.status).toBe(200);
-    expect(down.bytes).toBe(100 * MB);
-    expect(down.sha256).toBe(expectedDownloadSha(100 * MB));
+    expect(down.bytes).toBe(bytes);
+    expect(down.sha256).toBe(expectedDownloadSha(bytes));
+  }
 
-    const growth = peakRss(pid) - peakAfterSmall;
-    // the figure is part of the issue's evidence
-    console.log(`gateway peak RSS: ${(peakAfterSmall / MB).toFixed(1)} MB after 1 MB, +${(growth / MB).toFixed(1)} MB after 100 MB up and down`);
-    expect(growth).toBeLessThan(50 * MB);
+  it('passes 100 MB and then 300 MB up and down byte for byte, its peak RSS not growing with the size of the body', async () => {
+    const pid = gateway.child.process.pid ?? 0;
+    await roundTrip(1 * MB);
+    const peakAfterSmall = peakRss(pid);
+    await roundTrip(100 * MB);
+    const peakAfter100 = peakRss(pid);
+    await roundTrip(300 * MB);
+    const peakAfter300 = peakRss(pid);
+    const growth100 = peakAfter100 - peakAfterSmall;
+    const growth300 = peakAfter300 - peakAfterSmall;
+    // the figures are part of the issue's evidence
+    console.log(`gateway peak RSS: ${(peakAfterSmall / MB).toFixed(1)} MB after 1 MB, +${(growth100 / MB).toFixed(1)} MB after 100 MB, +${(growth300 / MB).toFixed(1)} MB after 300 MB up and down`);
+    // Streaming, not buffering: a buffering proxy grows by the body's size (+200 MB between the two
+    // transfers); a streaming one stays where the runtime's heap sizing put it after the first
+    // (Node 24's larger young generation and lazier collection of external buffers account for
+    // tens of MB on the first large transfer, Node 20 for a few).
+    expect(growth100).toBeLessThan(80 * MB);
+    expect(peakAfter300 - peakAfter100).toBeLessThan(30 * MB);
   });
 });
 
