@@ -26,6 +26,7 @@ const REQUEST_TIMEOUT_S = 3;
 const PER_CLIENT_CAP = 256;
 /** SOAK_S shortens the soak while developing; CI runs the default. */
 const SOAK_S = Number(process.env['SOAK_S'] ?? '60');
+const WARM_UP_S = 8;
 const ATTACKER = '127.0.0.2';
 
 interface Trickle {
@@ -313,14 +314,10 @@ describe('the server edge under attack', () => {
         }
       };
       const pid = gateway.child.process.pid ?? 0;
-      // warm-up: the same traffic, no attack yet
-      await Promise.all(Array.from({ length: 8 }, () => legitimate(Date.now() + 3_000)));
-      const warmRss = vmRssKb(pid);
-
-      const until = Date.now() + SOAK_S * 1000;
-      const stopAttacks = new AbortController();
-      const attacks = [
-        trickleAttack(port, until, stopAttacks.signal),
+      // warm-up: the same traffic and the same attacks for a few seconds, so the heap has grown to its
+      // working size (Node 24 sizes its young generation and external buffers lazily) before RSS is taken
+      const attacksUntil = (until: number, stop: AbortSignal): Array<Promise<number>> => [
+        trickleAttack(port, until, stop),
         repeatAttack(until, () => rawExchange(port, 'GET /%%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', '127.0.0.4')),
         repeatAttack(until, () => rawExchange(port, 'GARBAGE\r\n\r\n', '127.0.0.4')),
         repeatAttack(until, () => rawExchange(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, '127.0.0.4')),
@@ -331,6 +328,15 @@ describe('the server edge under attack', () => {
         // WebSocket handshakes reset at once: refused (foreign origin, no session) and accepted (101 on its way)
         repeatAttack(until, (i) => resetHandshake(port, i % 3 === 0 ? { Origin: 'https://evil.example', Cookie: cookie } : i % 3 === 1 ? { Origin: gateway.url } : { Origin: gateway.url, Cookie: cookie }, '127.0.0.8')),
       ];
+      const warmUntil = Date.now() + WARM_UP_S * 1000;
+      const warmAttacks = attacksUntil(warmUntil, new AbortController().signal);
+      await Promise.all(Array.from({ length: 8 }, () => legitimate(warmUntil)));
+      await Promise.all(warmAttacks);
+      const warmRss = vmRssKb(pid);
+
+      const until = Date.now() + SOAK_S * 1000;
+      const stopAttacks = new AbortController();
+      const attacks = attacksUntil(until, stopAttacks.signal);
       await Promise.all(Array.from({ length: 8 }, () => legitimate(until)));
       stopAttacks.abort();
       const attackCounts = await Promise.all(attacks);
@@ -349,7 +355,7 @@ describe('the server edge under attack', () => {
         return Promise.resolve(streams.started > 0 && streams.closed === streams.started);
       }, 10_000, 'every closed stream closed upstream');
       // the soak itself, warm-up, sign-in and the attacks' last exchanges (each bounded at 10 s)
-    }, (SOAK_S + 45) * 1000);
+    }, (SOAK_S + WARM_UP_S + 50) * 1000);
   });
 });
 
