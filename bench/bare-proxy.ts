@@ -14,7 +14,8 @@ const target = process.env['BENCH_UPSTREAM_URL'] ?? 'http://127.0.0.1:4100';
 // as long as the demo provider's RS256 access tokens (~750 bytes), so both proxies write the same bytes upstream
 const BEARER = `Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6ImF0K2p3dCJ9.${'A'.repeat(420)}.${'B'.repeat(342)}`;
 
-// the same proxy options and agent settings as src/proxy/proxy.service.ts, so only the gateway's own work differs
+// http-proxy as it comes (all its passes, url.parse()d path) with the agent settings of src/proxy/proxy.service.ts:
+// the gateway's own work and its corrections to http-proxy (raw path, own response head) are what differs
 const proxy = httpProxy.createProxyServer({ xfwd: false, prependPath: true, changeOrigin: true });
 const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
 

@@ -1,8 +1,10 @@
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions, type ServerResponse } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type RequestOptions, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { Socket } from 'node:net';
 import { Transform, type Duplex } from 'node:stream';
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { Url } from 'node:url';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import httpProxy from 'http-proxy';
 import { GatewayError } from '../common/gateway-error.js';
 import { mapError, writeRawProblem } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
@@ -12,6 +14,28 @@ import { InvalidUpstreamPathError, RequestBodyTooLargeError, UpstreamTimeoutErro
 import { applyResponsePolicy, gatewayCookieMatcher, type ResponsePolicy } from './response-headers.js';
 import { trustedPeerMatcher } from './trusted-peer.js';
 import { refuseUpgrade } from './upgrade-refusal.js';
+
+declare module 'node:http' {
+  interface Agent {
+    /**
+     * Called by the ClientRequest constructor, synchronously, before the request line is built
+     * (at the first write or end()), whether a connection is free or the request has to queue.
+     */
+    addRequest(req: ClientRequest, options: RequestOptions): void;
+  }
+}
+
+/** Node's own check of a request path (ClientRequest's INVALID_PATH_REGEX): no space, no control character. */
+const UNSENDABLE_PATH = /[^\u0021-\u00ff]/;
+
+/** The exchange waiting for the ClientRequest that http-proxy is creating for it right now. */
+interface Opening {
+  /** The path to send, byte for byte. */
+  readonly path: string;
+  /** Held back from http-proxy: with it, Node would build the request line in the constructor. */
+  readonly expect: string | undefined;
+  readonly claim: (proxyReq: ClientRequest) => void;
+}
 
 /** Where a proxied exchange logs (the request's own logger, so lines carry its reqId). */
 export interface ExchangeLog {
@@ -24,9 +48,8 @@ export interface Upstream {
   /** The metric label: the route's prefix, or `spa` for the dev server. */
   readonly name: string;
   readonly agent: HttpAgent;
-  readonly send: (options: RequestOptions) => ClientRequest;
-  readonly hostname: string;
-  readonly port: string;
+  /** http-proxy's target, parsed once. */
+  readonly target: Partial<Url>;
   /** The Host header the upstream expects (dev servers refuse Host values they do not know). */
   readonly host: string;
   readonly response: ResponsePolicy;
@@ -45,21 +68,33 @@ export interface UpstreamSockets {
 }
 
 /**
- * Forwards requests and WebSocket handshakes to upstreams over one keep-alive agent per upstream,
- * bodies streaming both ways untouched, the path sent byte for byte. Every exchange ends on both
- * sides: a browser that leaves aborts the upstream request (freeing its connection), an upstream
- * that fails before its headers gets a 502/504 problem, and one that fails after them breaks the
- * browser's response at once. UPSTREAM_TIMEOUT_S covers the whole wait for response headers
- * (a free connection included), so long downloads, server-sent events and WebSockets are never cut.
+ * Forwards requests and WebSocket handshakes to upstreams with http-proxy, over one keep-alive
+ * agent per upstream, bodies streaming both ways untouched, the path sent byte for byte. Every
+ * exchange ends on both sides: a browser that leaves aborts the upstream request (freeing its
+ * connection), an upstream that fails before its headers gets a 502/504 problem, and one that fails
+ * after them breaks the browser's response at once. UPSTREAM_TIMEOUT_S covers the whole wait for
+ * response headers (a free connection included), so long downloads, server-sent events and
+ * WebSockets are never cut.
+ *
+ * http-proxy creates the upstream request; the agent hands it to the exchange the moment it is
+ * created (`claim`), which is what its events cannot do: 'proxyReq' fires on socket assignment, too
+ * late for a request queued behind a full pool (Node has built the request line by then), and its
+ * path is joined with `//` collapsed. The exchange therefore sets the raw path, owns the timeout and
+ * the abort of a queued request, and filters the response and 101 headers before http-proxy passes
+ * them on.
  */
 @Injectable()
 export class ProxyService implements OnApplicationShutdown {
+  private readonly log = new Logger(ProxyService.name);
+  private readonly proxy = httpProxy.createProxyServer({ xfwd: false, prependPath: false, changeOrigin: false });
   private readonly upstreams: Upstream[] = [];
   private readonly byRoute = new Map<ProxyRoute, Upstream>();
   private readonly isTrustedPeer: (address: string | undefined) => boolean;
   private readonly isGatewayCookie: (name: string) => boolean;
   private readonly publicHost: string;
   private readonly publicProto: string;
+  /** Set only while http-proxy runs synchronously inside `open()`: the exchange its ClientRequest belongs to. */
+  private opening: Opening | undefined;
   /** Called with each upstream failure kind (metrics). */
   onUpstreamError: (kind: 'unavailable' | 'timeout') => void = () => undefined;
 
@@ -69,6 +104,10 @@ export class ProxyService implements OnApplicationShutdown {
     this.publicProto = url.protocol.slice(0, -1);
     this.isTrustedPeer = trustedPeerMatcher(config.ops.trustProxy);
     this.isGatewayCookie = gatewayCookieMatcher(config.session.cookie.name);
+    keepOnlyStreamPass(this.proxy, 'webPasses');
+    keepOnlyStreamPass(this.proxy, 'wsPasses');
+    // every call passes its own callback, so this only hears what http-proxy reports outside one
+    this.proxy.on('error', (error) => this.log.debug(`proxy error outside an exchange: ${error.message}`));
     for (const route of config.proxy.routes) {
       this.byRoute.set(route, this.createUpstream(route.prefix, route.target, route.passCookies, (cause) => new UpstreamUnavailableError(cause)));
     }
@@ -86,12 +125,16 @@ export class ProxyService implements OnApplicationShutdown {
     const https = url.protocol === 'https:';
     const maxSockets = this.config.proxy.maxSockets;
     const options = { keepAlive: true, maxSockets, maxFreeSockets: Math.min(64, maxSockets), scheduling: 'lifo' as const };
+    const agent = https ? new HttpsAgent(options) : new HttpAgent(options);
+    const addRequest = agent.addRequest.bind(agent);
+    agent.addRequest = (req, requestOptions) => {
+      this.claim(req);
+      addRequest(req, requestOptions);
+    };
     const upstream: Upstream = {
       name,
-      agent: https ? new HttpsAgent(options) : new HttpAgent(options),
-      send: https ? httpsRequest : httpRequest,
-      hostname: url.hostname,
-      port: url.port === '' ? (https ? '443' : '80') : url.port,
+      agent,
+      target: { protocol: url.protocol, hostname: url.hostname, port: url.port === '' ? (https ? '443' : '80') : url.port, host: url.host },
       host: url.host,
       response: { passCookies, isGatewayCookie: this.isGatewayCookie },
       unavailable,
@@ -133,16 +176,8 @@ export class ProxyService implements OnApplicationShutdown {
    * response is destroyed, as nothing truthful can be said any more.
    */
   forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, path: string, requestId: string, log: ExchangeLog): void {
-    let proxyReq: ClientRequest;
-    try {
-      proxyReq = this.open(req, upstream, path);
-    } catch (error) {
-      // a path Node refuses to send (characters a request line cannot carry)
-      log.debug({ event: 'upstream_path_refused', err: error }, 'upstream path refused');
-      writeRawProblem(res, requestId, new InvalidUpstreamPathError());
-      return;
-    }
     const timeoutS = this.config.proxy.timeoutS;
+    let proxyReq: ClientRequest | undefined;
     // settled: the response has started, a failure was answered, or the browser left
     let settled = false;
     let browserGone = false;
@@ -150,23 +185,13 @@ export class ProxyService implements OnApplicationShutdown {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      proxyReq.destroy();
+      proxyReq?.destroy();
       if (browserGone) return;
       this.reportFailure(upstream, failure, log);
       writeRawProblem(res, requestId, failure);
     };
-    // a request still waiting for a free connection has no socket to time out: the timer answers itself
-    const timer = setTimeout(() => fail(new UpstreamTimeoutError(timeoutS)), timeoutS * 1000);
-    proxyReq.on('error', (error) => fail(upstream.unavailable(error)));
-    res.on('close', () => {
-      if (res.writableFinished) return;
-      // the browser closed the response (an EventSource, a download): end the upstream side too
-      browserGone = true;
-      settled = true;
-      clearTimeout(timer);
-      proxyReq.destroy();
-    });
-    proxyReq.on('response', (proxyRes) => {
+    // runs before http-proxy's own 'response' listener, which then only pipes the body
+    const onResponse = (proxyRes: IncomingMessage): void => {
       proxyRes.on('error', ignore);
       if (settled) {
         proxyRes.destroy();
@@ -175,9 +200,10 @@ export class ProxyService implements OnApplicationShutdown {
       clearTimeout(timer);
       applyResponsePolicy(proxyRes.headers, upstream.response, false);
       try {
+        // written here rather than by http-proxy's header copy: a status or header Node refuses to
+        // write would throw inside its listener (or later, inside the body pipe) and end the process
         res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, proxyRes.headers);
       } catch (error) {
-        // a status line or header value Node refuses to write
         proxyRes.destroy();
         fail(upstream.unavailable(error));
         return;
@@ -188,10 +214,31 @@ export class ProxyService implements OnApplicationShutdown {
         log.warn({ event: 'upstream_aborted', upstream: upstream.name, status: proxyRes.statusCode }, 'upstream response aborted mid-body');
         res.destroy();
       });
-      proxyRes.pipe(res);
+    };
+    const claim = (created: ClientRequest): void => {
+      proxyReq = created;
+      created.prependListener('response', onResponse);
+    };
+    // a request still waiting for a free connection has no socket to time out: the timer answers itself
+    const timer = setTimeout(() => fail(new UpstreamTimeoutError(timeoutS)), timeoutS * 1000);
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      // the browser closed the response (an EventSource, a download): end the upstream side too
+      browserGone = true;
+      settled = true;
+      clearTimeout(timer);
+      proxyReq?.destroy();
     });
     const limit = this.config.proxy.maxBodyBytes;
-    (limit === undefined ? req : req.pipe(bodyLimiter(limit, fail))).pipe(proxyReq);
+    const options = { target: upstream.target, agent: upstream.agent, ...(limit === undefined ? {} : { buffer: req.pipe(bodyLimiter(limit, fail)) }) };
+    const refused = this.open(req, upstream, { path, expect: undefined, claim }, log, () =>
+      this.proxy.web(req, res, options, (error) => fail(error instanceof GatewayError ? error : upstream.unavailable(error))),
+    );
+    if (!refused) return;
+    settled = true;
+    clearTimeout(timer);
+    proxyReq?.destroy();
+    writeRawProblem(res, requestId, new InvalidUpstreamPathError());
   }
 
   /**
@@ -200,34 +247,20 @@ export class ProxyService implements OnApplicationShutdown {
    * problem; after it either side closing closes the other.
    */
   forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, path: string, requestId: string, log: ExchangeLog): void {
-    let proxyReq: ClientRequest;
-    try {
-      proxyReq = this.open(req, upstream, path);
-    } catch {
-      refuseUpgrade(socket, new InvalidUpstreamPathError(), requestId);
-      return;
-    }
     const timeoutS = this.config.proxy.timeoutS;
+    let proxyReq: ClientRequest | undefined;
     let settled = false;
     const fail = (failure: GatewayError): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      proxyReq.destroy();
+      proxyReq?.destroy();
       if (socket.destroyed) return;
       this.reportFailure(upstream, failure, log);
       refuseUpgrade(socket, failure, requestId);
     };
-    const timer = setTimeout(() => fail(new UpstreamTimeoutError(timeoutS)), timeoutS * 1000);
-    proxyReq.on('error', (error) => fail(upstream.unavailable(error)));
-    socket.once('close', () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      proxyReq.destroy();
-    });
-    // the upstream answered without switching protocols (401, 404...): pass its answer on, then close
-    proxyReq.on('response', (proxyRes) => {
+    // the upstream answered without switching protocols (401, 404...): http-proxy passes it on, then the socket closes
+    const onResponse = (proxyRes: IncomingMessage): void => {
       proxyRes.on('error', () => socket.destroy());
       if (settled) {
         proxyRes.destroy();
@@ -237,10 +270,10 @@ export class ProxyService implements OnApplicationShutdown {
       clearTimeout(timer);
       applyResponsePolicy(proxyRes.headers, upstream.response, false);
       delete proxyRes.headers['content-length'];
-      socket.write(rawHead(`HTTP/1.1 ${proxyRes.statusCode ?? 502} ${proxyRes.statusMessage ?? ''}`, { ...proxyRes.headers, connection: 'close' }));
-      proxyRes.pipe(socket);
-    });
-    proxyReq.on('upgrade', (proxyRes, proxySocket, proxyHead) => {
+      proxyRes.headers.connection = 'close';
+    };
+    // runs before http-proxy writes the 101 and joins the two sockets
+    const onUpgrade = (proxyRes: IncomingMessage, proxySocket: Socket): void => {
       proxySocket.on('error', ignore);
       if (settled) {
         proxySocket.destroy();
@@ -248,27 +281,75 @@ export class ProxyService implements OnApplicationShutdown {
       }
       settled = true;
       clearTimeout(timer);
+      // http-proxy's pipes end the other side on a clean end only; a reset or a destroy must too
       proxySocket.once('close', () => socket.destroy());
       socket.once('close', () => proxySocket.destroy());
       applyResponsePolicy(proxyRes.headers, upstream.response, true);
-      tune(proxySocket);
-      tune(socket);
-      if (proxyHead.length > 0) proxySocket.unshift(proxyHead);
-      socket.write(rawHead('HTTP/1.1 101 Switching Protocols', proxyRes.headers));
-      proxySocket.pipe(socket).pipe(proxySocket);
+    };
+    const claim = (created: ClientRequest): void => {
+      proxyReq = created;
+      created.prependListener('response', onResponse);
+      created.prependListener('upgrade', onUpgrade);
+    };
+    const timer = setTimeout(() => fail(new UpstreamTimeoutError(timeoutS)), timeoutS * 1000);
+    socket.once('close', () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      proxyReq?.destroy();
     });
-    // bytes the client sent after its handshake go upstream once the tunnel stands
-    if (head.length > 0) socket.unshift(head);
-    proxyReq.end();
+    const refused = this.open(req, upstream, { path, expect: undefined, claim }, log, () =>
+      this.proxy.ws(req, socket, head, { target: upstream.target, agent: upstream.agent }, (error) => fail(upstream.unavailable(error))),
+    );
+    if (!refused) return;
+    settled = true;
+    clearTimeout(timer);
+    proxyReq?.destroy();
+    refuseUpgrade(socket, new InvalidUpstreamPathError(), requestId);
   }
 
   onApplicationShutdown(): void {
     for (const upstream of this.upstreams) upstream.agent.destroy();
+    this.proxy.close();
   }
 
-  private open(req: IncomingMessage, upstream: Upstream, path: string): ClientRequest {
+  /**
+   * Runs one http-proxy call, which creates its ClientRequest synchronously; the upstream's agent
+   * hands that request to `opening` from inside the constructor (`claim`). Returns true when the
+   * request cannot be sent (a path or header Node refuses), before anything reached the upstream.
+   */
+  private open(req: IncomingMessage, upstream: Upstream, opening: Opening, log: ExchangeLog, send: () => void): boolean {
+    // the raw path skips the check Node makes on http-proxy's url.parse()d one: the same check here
+    const refusal = UNSENDABLE_PATH.test(opening.path) ? new InvalidUpstreamPathError() : this.create(req, upstream, opening, send);
+    if (refusal === undefined) return false;
+    log.debug({ event: 'upstream_path_refused', err: refusal }, 'upstream path refused');
+    return true;
+  }
+
+  private create(req: IncomingMessage, upstream: Upstream, opening: Opening, send: () => void): unknown {
     req.headers.host = upstream.host;
-    return upstream.send({ hostname: upstream.hostname, port: upstream.port, method: req.method, path, headers: req.headers, agent: upstream.agent });
+    const expect = req.headers.expect;
+    if (expect !== undefined) delete req.headers.expect;
+    this.opening = expect === undefined ? opening : { ...opening, expect };
+    try {
+      send();
+      return undefined;
+    } catch (error) {
+      return error;
+    } finally {
+      this.opening = undefined;
+    }
+  }
+
+  /** The agent's hook: gives the ClientRequest being constructed to the exchange that asked for it. */
+  private claim(proxyReq: ClientRequest): void {
+    const opening = this.opening;
+    if (opening === undefined) return;
+    this.opening = undefined;
+    // http-proxy's path is url.parse()d and joined with `//` collapsed: the raw one goes instead
+    proxyReq.path = opening.path;
+    if (opening.expect !== undefined) proxyReq.setHeader('expect', opening.expect);
+    opening.claim(proxyReq);
   }
 
   /** One log line and one metric per upstream failure, whichever path it happened on. */
@@ -283,6 +364,21 @@ export class ProxyService implements OnApplicationShutdown {
   }
 }
 
+/**
+ * Leaves http-proxy only its forwarding pass ('stream'). Its other passes are no-ops with our options
+ * (`timeout`, `XHeaders`) or wrong for a gateway: `deleteLength` gives a DELETE or OPTIONS without
+ * Content-Length a `Content-Length: 0` and drops its Transfer-Encoding, so a chunked body reaches the
+ * upstream's keep-alive connection as the next request (request smuggling); `checkMethodAndHeader`
+ * destroys any upgrade that is not a WebSocket without an answer, where the upstream should decide.
+ * The lists are instance properties that http-proxy's typings do not declare.
+ */
+function keepOnlyStreamPass(proxy: object, list: 'webPasses' | 'wsPasses'): void {
+  const passes: unknown = Reflect.get(proxy, list);
+  const stream = Array.isArray(passes) ? passes.filter((pass: unknown) => typeof pass === 'function' && pass.name === 'stream') : [];
+  if (stream.length !== 1) throw new Error(`http-proxy has no ${list} 'stream' pass: check the http-proxy version`);
+  Reflect.set(proxy, list, stream);
+}
+
 function ignore(): void {
   // the stream's end is handled by its 'close' listener
 }
@@ -291,23 +387,6 @@ function countAll(byName: NodeJS.ReadOnlyDict<readonly unknown[]>): number {
   let count = 0;
   for (const name in byName) count += byName[name]?.length ?? 0;
   return count;
-}
-
-/** A long-lived tunnel: no idle timeout (the endpoints decide), no Nagle delay for small frames. */
-function tune(socket: Duplex): void {
-  if (!(socket instanceof Socket)) return;
-  socket.setTimeout(0);
-  socket.setNoDelay(true);
-  socket.setKeepAlive(true, 0);
-}
-
-function rawHead(statusLine: string, headers: IncomingHttpHeaders): string {
-  let head = statusLine;
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    for (const item of Array.isArray(value) ? value : [value]) head += `\r\n${name}: ${item}`;
-  }
-  return `${head}\r\n\r\n`;
 }
 
 /** Counts body bytes as they stream (chunked bodies have no Content-Length to check up front). */

@@ -298,6 +298,45 @@ describe('proxied exchanges under attack', () => {
     });
   });
 
+  describe('what the forwarding engine must not do on its own', () => {
+    it('forwards a chunked DELETE body as its body, never as a second request on the upstream connection', async () => {
+      const smuggled = 'GET /api/h/smuggled HTTP/1.1\r\nHost: upstream\r\n\r\n';
+      const answer = await rawExchange(
+        gw,
+        `DELETE /api/h/echo?chunked HTTP/1.1\r\nHost: ${new URL(gw).host}\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n` +
+          `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`,
+      );
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      // the next request on the route (the same pooled connection) gets its own answer
+      const after = await get('/api/h/echo?after-chunked');
+      expect(JSON.parse(after.body)).toMatchObject({ url: '/api/h/echo?after-chunked' });
+      expect(hostile.seen.filter((s) => s.url.includes('smuggled'))).toEqual([]);
+      expect(hostile.seen.find((s) => s.url === '/api/h/echo?chunked')?.headers['transfer-encoding']).toBe('chunked');
+    });
+
+    it('answers 502 upstream_unavailable when the upstream sends a status line Node cannot write back, and keeps serving', async () => {
+      const res = await get('/api/h/bad-status');
+      expect(res.status).toBe(502);
+      expect(JSON.parse(res.body)).toMatchObject({ code: 'upstream_unavailable' });
+      expect((await get('/api/h/echo?after-bad-status')).status).toBe(200);
+    });
+
+    it('forwards the raw path of a request that expects 100-continue', async () => {
+      const answer = await rawExchange(
+        gw,
+        `POST /api//orders/1?expect HTTP/1.1\r\nHost: ${new URL(gw).host}\r\nCookie: ${cookie}\r\nX-CSRF: 1\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`,
+      );
+      expect(answer).toContain('HTTP/1.1 200 ');
+      expect(orders.seen.at(-1)?.url).toBe('/api//orders/1?expect');
+    });
+
+    it('passes a non-WebSocket upgrade on to the upstream, which answers it', async () => {
+      const answer = await rawExchange(gw, `GET /api/h/h2c HTTP/1.1\r\nHost: ${new URL(gw).host}\r\nOrigin: ${gw}\r\nCookie: ${cookie}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n`, true);
+      expect(answer).toMatch(/^HTTP\/1\.1 101 /);
+      expect(hostile.seen.find((s) => s.url === '/api/h/h2c')?.headers['upgrade']).toBe('h2c');
+    });
+  });
+
   describe('request header policy, the same for HTTP and WebSocket', () => {
     const forged = {
       'x-forwarded-for': '203.0.113.66',
@@ -358,6 +397,7 @@ describe('proxied exchanges under attack', () => {
       ['/api/x/../orders/1', '/api/x/../orders/1'],
       ['/api/x/%2e%2e/orders/1', '/api/x/%2e%2e/orders/1'],
       ['/api/orders//a%2Fb?q=1', '/api/orders//a%2Fb?q=1'],
+      ['/api/orders/{a}|b^c', '/api/orders/{a}|b^c'],
     ])('sends %s to the /api/orders upstream as %s, byte for byte', async (path, upstreamPath) => {
       const res = await get(path);
       expect(res.status).toBe(200);
@@ -387,6 +427,25 @@ describe('proxied exchanges under attack', () => {
     });
   });
 });
+
+/**
+ * Writes `request` as is on a fresh connection and resolves with everything read until the gateway
+ * closes it, or (`headOnly`) with the first response head.
+ */
+async function rawExchange(baseUrl: string, request: string, headOnly = false): Promise<string> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname);
+    let received = '';
+    socket.on('connect', () => socket.write(request));
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      if (headOnly && received.includes('\r\n\r\n')) socket.destroy();
+    });
+    socket.on('close', () => resolve(received));
+    socket.on('error', reject);
+  });
+}
 
 /** The status line, header names and Set-Cookie values of a handshake's answer (raw socket). */
 async function handshakeHeaders(baseUrl: string, path: string, headers: Record<string, string>): Promise<{ status: string; names: string[]; setCookies: string[] }> {

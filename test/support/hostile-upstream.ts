@@ -40,6 +40,7 @@ export interface HostileUpstream {
  *   .../hold      waits for release(), then 200 (a barrier: the test decides when the answer comes)
  *   .../die       promises 100 bytes, sends 7, then drops the connection
  *   .../cookies   Set-Cookie for the gateway's own names and a foreign one, hop-by-hop headers, Location
+ *   .../bad-status  a status line Node parses but refuses to write back (`099`)
  *   anything else echoes method, url and headers as JSON
  * Upgrades on .../ws-hold wait for release(); every upgrade is answered 101 with the same cookies and
  * then echoes bytes back.
@@ -78,6 +79,10 @@ export async function startHostileUpstream(): Promise<HostileUpstream> {
     if (last === 'die') {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '100' });
       res.write('7 bytes', () => req.socket.destroy());
+      return;
+    }
+    if (last === 'bad-status') {
+      req.socket.end('HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok');
       return;
     }
     if (last === 'cookies') {
