@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { systemClock } from '../common/clock.js';
+import { CLOCK, type Clock } from '../common/clock.js';
 import { BadRequestError, GatewayError } from '../common/gateway-error.js';
 import { mapError } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
@@ -59,6 +59,7 @@ export class LoginFlowService {
     private readonly provider: ProviderMetadata,
     private readonly tokens: TokenClient,
     private readonly idTokens: IdTokenValidator,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   /** The provider's authorization URL for a new login. 503 until discovery has loaded. */
@@ -153,7 +154,7 @@ export class LoginFlowService {
   private ensureStrategy(): void {
     const { document } = this.provider.get();
     if (this.strategyFor === document) return;
-    new OidcStrategy(document, { config: this.config, tokens: this.tokens, idTokens: this.idTokens, clock: systemClock });
+    new OidcStrategy(document, { config: this.config, tokens: this.tokens, idTokens: this.idTokens, clock: this.clock });
     this.strategyFor = document;
   }
 }
