@@ -5,6 +5,7 @@ import { BadRequestError, GatewayError } from '../common/gateway-error.js';
 import { mapError } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
+import { Metrics } from '../metrics/metrics.js';
 import { IdTokenValidator } from '../oidc/id-token.validator.js';
 import { IdTokenInvalidError, ProviderUnavailableError, TokenRequestRejectedError } from '../oidc/oidc.errors.js';
 import { ProviderMetadata, type DiscoveryDocument } from '../oidc/provider-metadata.js';
@@ -51,8 +52,6 @@ export function stringQuery(request: FastifyRequest): Record<string, string | un
 export class LoginFlowService {
   private readonly log = new Logger(LoginFlowService.name);
   private strategyFor: DiscoveryDocument | undefined;
-  /** Called once per callback with its outcome (metrics). */
-  onOutcome: (outcome: LoginOutcome) => void = () => undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -60,6 +59,7 @@ export class LoginFlowService {
     private readonly tokens: TokenClient,
     private readonly idTokens: IdTokenValidator,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly metrics: Metrics,
   ) {}
 
   /** The provider's authorization URL for a new login. 503 until discovery has loaded. */
@@ -83,10 +83,10 @@ export class LoginFlowService {
   async complete(request: FastifyRequest): Promise<LoginResult> {
     try {
       const result = await this.completeCallback(request);
-      this.onOutcome({ outcome: 'success' });
+      this.metrics.countLogin({ outcome: 'success' });
       return result;
     } catch (error) {
-      this.onOutcome({ outcome: 'failure', code: mapError(error).code });
+      this.metrics.countLogin({ outcome: 'failure', code: mapError(error).code });
       throw error;
     }
   }

@@ -3,6 +3,7 @@ import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ReadinessService } from '../health/readiness.service.js';
+import { Metrics } from '../metrics/metrics.js';
 import { OidcModule } from '../oidc/oidc.module.js';
 import { RefreshBackoff } from './refresh-backoff.js';
 import { MemorySessionStore } from './memory-session-store.js';
@@ -19,8 +20,9 @@ export async function createSessionStore(config: Config, clock: Clock): Promise<
   return RedisSessionStore.open({ url, password, keyPrefix, secrets: config.session.secrets }, clock);
 }
 
-async function storeProvider(config: Config, readiness: ReadinessService, clock: Clock): Promise<SessionStore> {
+async function storeProvider(config: Config, readiness: ReadinessService, clock: Clock, metrics: Metrics): Promise<SessionStore> {
   const store = await createSessionStore(config, clock);
+  metrics.watchActiveSessions(store);
   readiness.register('session_store', async () => {
     await store.ping();
     return true;
@@ -31,7 +33,7 @@ async function storeProvider(config: Config, readiness: ReadinessService, clock:
 @Global()
 @Module({
   imports: [OidcModule],
-  providers: [{ provide: SESSION_STORE, useFactory: storeProvider, inject: [CONFIG, ReadinessService, CLOCK] }, SessionService, TokenRefresher, RefreshBackoff],
+  providers: [{ provide: SESSION_STORE, useFactory: storeProvider, inject: [CONFIG, ReadinessService, CLOCK, Metrics] }, SessionService, TokenRefresher, RefreshBackoff],
   exports: [SESSION_STORE, SessionService, TokenRefresher],
 })
 export class SessionModule implements OnApplicationShutdown {
