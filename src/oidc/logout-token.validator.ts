@@ -53,6 +53,7 @@ export class LogoutTokenValidator {
         audience: clientId,
         algorithms: [...idTokenAlgs],
         clockTolerance: clockSkewS,
+        currentDate: new Date(this.clock.now()),
         maxTokenAge: MAX_TOKEN_AGE_S,
         // §2.4 of the final spec (2022) requires exp as well, but draft 06 did not, and providers
         // built on it (glewlwyd) send none: the token's age then rests on iat and maxTokenAge alone.
