@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import type { Clock } from './common/clock.js';
 import { ClockModule } from './common/clock.module.js';
 import { ProblemFilter } from './common/problem.filter.js';
 import type { Config } from './config/config.js';
@@ -12,12 +13,17 @@ import { ProxyModule } from './proxy/proxy.module.js';
 import { SpaModule } from './spa/spa.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 
+/** What a caller may replace in the module graph (tests: a clock they can move). */
+export interface AppOverrides {
+  readonly clock?: Clock | undefined;
+}
+
 @Module({})
 export class AppModule {
-  static forRoot(config: Config): DynamicModule {
+  static forRoot(config: Config, overrides: AppOverrides = {}): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), ClockModule, HealthModule, OidcModule, SessionModule, AuthModule, ProxyModule, SpaModule, MetricsModule.forRoot(config)],
+      imports: [ConfigModule.forRoot(config), ClockModule.forRoot(overrides.clock), HealthModule, OidcModule, SessionModule, AuthModule, ProxyModule, SpaModule, MetricsModule.forRoot(config)],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };
   }

@@ -4,6 +4,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { AppModule } from './app.module.js';
+import { CLOCK, type Clock } from './common/clock.js';
 import { clientErrorHandler } from './common/client-error.js';
 import { installConnectionLimits, serverOptions } from './common/connection-limits.js';
 import { sendProblem } from './common/problem.js';
@@ -21,6 +22,8 @@ import { SpaRoutes } from './spa/spa.routes.js';
 export interface GatewayOptions {
   /** Where log lines go (tests capture them); stdout by default. */
   readonly logDestination?: DestinationStream;
+  /** The clock every service reads (tests move one to age sessions); the process clock by default. */
+  readonly clock?: Clock;
 }
 
 export interface Gateway {
@@ -50,7 +53,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     forceCloseConnections: false,
     ...serverOptions(config),
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, { clock: options.clock }), adapter, {
     logger: new NestPinoLogger(logger),
     abortOnError: false,
   });
@@ -59,7 +62,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   await registerSessionCookie(fastify, config);
   registerSecurityHeaders(fastify);
   await app.get(FrontchannelLogoutRoutes).register(fastify);
-  registerLoginRateLimit(fastify, config);
+  registerLoginRateLimit(fastify, config, app.get<Clock>(CLOCK));
   const apiProxy = app.get(ApiProxyRoutes);
   await apiProxy.register(fastify);
   const spa = app.get(SpaRoutes);

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { systemClock } from '../common/clock.js';
+import { CLOCK, type Clock } from '../common/clock.js';
 import { LogoutTokenInvalidError, LogoutTokenValidator, type LogoutClaims } from '../oidc/logout-token.validator.js';
 import { WebSocketSessions } from '../proxy/websocket-sessions.js';
 import { SESSION_STORE, type SessionStore } from '../session/session-store.js';
@@ -22,6 +22,7 @@ export class BackchannelLogoutService {
     private readonly validator: LogoutTokenValidator,
     @Inject(SESSION_STORE) private readonly store: SessionStore,
     private readonly websockets: WebSocketSessions,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   async handle(request: FastifyRequest, logoutToken: unknown): Promise<number> {
@@ -36,7 +37,7 @@ export class BackchannelLogoutService {
     }
     // §2.7: with a sid, only that provider session ends; with only a sub, all of the user's sessions
     const ended = claims.sid !== undefined ? await this.store.deleteByProviderSid(claims.sid) : await this.store.deleteBySubject(claims.sub ?? '');
-    const ttlMs = Math.max(claims.rememberUntilS * 1000 - systemClock.now(), 1000);
+    const ttlMs = Math.max(claims.rememberUntilS * 1000 - this.clock.now(), 1000);
     // false: a concurrent delivery of this token recorded it first; the sessions are gone either way
     await this.store.markOnce(jtiName(claims.jti), ttlMs);
     request.log.info({ event: 'backchannel_logout', ended }, 'back-channel logout');

@@ -1,10 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { systemClock } from '../common/clock.js';
+import { CLOCK, type Clock } from '../common/clock.js';
 import { BadRequestError, GatewayError } from '../common/gateway-error.js';
 import { mapError } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
+import { Metrics } from '../metrics/metrics.js';
 import { IdTokenValidator } from '../oidc/id-token.validator.js';
 import { IdTokenInvalidError, ProviderUnavailableError, TokenRequestRejectedError } from '../oidc/oidc.errors.js';
 import { ProviderMetadata, type DiscoveryDocument } from '../oidc/provider-metadata.js';
@@ -51,14 +52,14 @@ export function stringQuery(request: FastifyRequest): Record<string, string | un
 export class LoginFlowService {
   private readonly log = new Logger(LoginFlowService.name);
   private strategyFor: DiscoveryDocument | undefined;
-  /** Called once per callback with its outcome (metrics). */
-  onOutcome: (outcome: LoginOutcome) => void = () => undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly provider: ProviderMetadata,
     private readonly tokens: TokenClient,
     private readonly idTokens: IdTokenValidator,
+    @Inject(CLOCK) private readonly clock: Clock,
+    private readonly metrics: Metrics,
   ) {}
 
   /** The provider's authorization URL for a new login. 503 until discovery has loaded. */
@@ -82,10 +83,10 @@ export class LoginFlowService {
   async complete(request: FastifyRequest): Promise<LoginResult> {
     try {
       const result = await this.completeCallback(request);
-      this.onOutcome({ outcome: 'success' });
+      this.metrics.countLogin({ outcome: 'success' });
       return result;
     } catch (error) {
-      this.onOutcome({ outcome: 'failure', code: mapError(error).code });
+      this.metrics.countLogin({ outcome: 'failure', code: mapError(error).code });
       throw error;
     }
   }
@@ -153,7 +154,7 @@ export class LoginFlowService {
   private ensureStrategy(): void {
     const { document } = this.provider.get();
     if (this.strategyFor === document) return;
-    new OidcStrategy(document, { config: this.config, tokens: this.tokens, idTokens: this.idTokens, clock: systemClock });
+    new OidcStrategy(document, { config: this.config, tokens: this.tokens, idTokens: this.idTokens, clock: this.clock });
     this.strategyFor = document;
   }
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { systemClock, type Clock } from '../common/clock.js';
+import type { Clock } from '../common/clock.js';
 import { clientKey } from '../common/client-address.js';
 import { GatewayError } from '../common/gateway-error.js';
 import { sendProblem } from '../common/problem.js';
@@ -29,7 +29,7 @@ export class LoginRateLimiter {
 
   constructor(
     private readonly limitPerMinute: number,
-    private readonly clock: Clock = systemClock,
+    private readonly clock: Clock,
     private readonly maxTracked = DEFAULT_MAX_TRACKED,
   ) {}
 
@@ -74,7 +74,7 @@ export class LoginRateLimiter {
  * when TRUST_PROXY names the proxy). Each login creates provider-side state, so a flood is cheap
  * for the sender and not for the provider. Answers 429 with Retry-After.
  */
-export function registerLoginRateLimit(fastify: FastifyInstance, config: Config, clock: Clock = systemClock): void {
+export function registerLoginRateLimit(fastify: FastifyInstance, config: Config, clock: Clock): void {
   const limit = config.ops.authRateLimitPerMinute;
   if (limit === 0) return;
   const limiter = new LoginRateLimiter(limit, clock);

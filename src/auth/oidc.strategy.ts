@@ -138,12 +138,18 @@ class ValidatingTokenEndpoint implements TokenEndpoint {
 }
 
 /**
+ * Far beyond any clock: passport-openidconnect's own exp check must never decide (see passportView).
+ * 9999-12-31T23:59:59Z.
+ */
+const PASSPORT_VIEW_EXP_S = 253_402_300_799;
+
+/**
  * What the strategy re-checks, after IdTokenValidator has done the real validation: the validated
- * claims, unsigned, with `exp` at least a second ahead. passport-openidconnect repeats the exp check
- * without clock skew and would refuse a token our validator accepted within OIDC_CLOCK_SKEW_S.
- * The session keeps the provider's own ID token; this copy never leaves the strategy.
+ * claims, unsigned. passport-openidconnect repeats the exp check against the process clock, without
+ * clock skew: it would refuse a token our validator accepted within OIDC_CLOCK_SKEW_S, and it would
+ * disagree with the injected clock the validator used. Expiry was decided there, so this copy's exp
+ * cannot fail. The session keeps the provider's own ID token; this copy never leaves the strategy.
  */
 function passportView(claims: IdTokenClaims): string {
-  const exp = Math.max(claims.exp, Math.ceil(Date.now() / 1000) + 1);
-  return `e30.${Buffer.from(JSON.stringify({ ...claims, exp })).toString('base64url')}.`;
+  return `e30.${Buffer.from(JSON.stringify({ ...claims, exp: PASSPORT_VIEW_EXP_S })).toString('base64url')}.`;
 }

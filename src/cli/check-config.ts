@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { systemClock } from '../common/clock.js';
 import { GatewayError } from '../common/gateway-error.js';
 import type { Config } from '../config/config.js';
 import { ReadinessService } from '../health/readiness.service.js';
@@ -70,7 +71,7 @@ async function checkProvider(provider: ProviderMetadata, config: Config): Promis
 
 /** A write, a read and a delete of a throw-away session: proves connectivity, permissions and serialisation. */
 async function checkStore(store: SessionStore, config: Config): Promise<CheckOutcome> {
-  const now = Date.now();
+  const now = systemClock.now();
   const probe: SessionRecord = {
     id: `check-config-${randomBytes(16).toString('hex')}`,
     sub: 'bff-gateway-check-config',
@@ -106,7 +107,7 @@ async function checkStore(store: SessionStore, config: Config): Promise<CheckOut
 async function withStore(config: Config, check: (store: SessionStore) => Promise<CheckOutcome>): Promise<CheckOutcome> {
   let store: SessionStore;
   try {
-    store = await createSessionStore(config);
+    store = await createSessionStore(config, systemClock);
   } catch (error) {
     return { ok: false, lines: [`${config.session.store} store cannot be created: ${messageOf(error)}`] };
   }
@@ -131,7 +132,7 @@ export async function checkConfig(config: Config, write: (text: string) => void)
   const outcomes: Array<[string, CheckOutcome]> = [
     ['configuration', { ok: true, lines: ['every variable is valid'] }],
     // a ProviderMetadata of its own: one attempt with the error message, not the gateway's background retries
-    ['provider', await checkProvider(new ProviderMetadata(config, new ReadinessService()), config)],
+    ['provider', await checkProvider(new ProviderMetadata(config, new ReadinessService(), systemClock), config)],
     ['session store', await withStore(config, (store) => checkStore(store, config))],
   ];
   const failed = outcomes.filter(([, outcome]) => !outcome.ok).length;

@@ -1,7 +1,6 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import type { Config } from '../config/config.js';
 import { MetricsController } from './metrics.controller.js';
-import { MetricsHooks } from './metrics-hooks.js';
 import { MetricsServer } from './metrics-server.js';
 import { Metrics } from './metrics.js';
 
@@ -13,7 +12,7 @@ export class MetricsModule {
     return {
       module: MetricsModule,
       controllers: config.ops.metricsPort === undefined ? [MetricsController] : [],
-      providers: [Metrics, MetricsHooks, MetricsServer],
+      providers: [Metrics, MetricsServer],
       exports: [Metrics],
     };
   }

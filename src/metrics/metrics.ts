@@ -1,9 +1,10 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LoginOutcome } from '../auth/login-flow.service.js';
 import { requestClassOf } from '../common/request-class.js';
 import type { UpstreamSockets } from '../proxy/proxy.service.js';
-import { SESSION_STORE, type SessionStore } from '../session/session-store.js';
+import type { SessionStore } from '../session/session-store.js';
+import type { RefreshOutcome } from '../session/token-refresher.js';
 
 /** `2xx` ... `5xx`: one series per class keeps the label set small, whatever the upstream answers. */
 export function statusClassOf(status: number): string {
@@ -13,6 +14,12 @@ export function statusClassOf(status: number): string {
 /**
  * Every metric the gateway exports, in one registry per gateway instance (tests run several in one
  * process; the global registry would mix them). Names: `bff_` prefix, snake_case, unit suffix.
+ *
+ * Injected into the services that count (login, refresh, proxy) and depending on nothing itself:
+ * the gauges read state that other modules own (the session store, the upstream pools), and those
+ * modules hand it over (watch*) when they are built, instead of Metrics injecting them. So the
+ * session module can inject Metrics into its TokenRefresher without a module cycle, and the metrics
+ * module knows nothing about where sessions or connections live.
  */
 @Injectable()
 export class Metrics {
@@ -49,10 +56,10 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** Set by MetricsHooks: the proxy's connection counts per upstream, read at scrape time. */
+  /** Handed over by the proxy module: its connection counts per upstream, read at scrape time. */
   private upstreamSockets: () => readonly UpstreamSockets[] = () => [];
 
-  constructor(@Inject(SESSION_STORE) store: SessionStore) {
+  constructor() {
     const sockets = (): readonly UpstreamSockets[] => this.upstreamSockets();
     new Gauge({
       name: 'bff_upstream_sockets',
@@ -68,18 +75,21 @@ export class Metrics {
         }
       },
     });
-    // Only stores that can count cheaply (memory) report it; a gauge stuck at 0 for Redis would mislead.
-    if (store.size() !== undefined) {
-      new Gauge({
-        name: 'bff_active_sessions',
-        help: 'Sessions held by this process (memory session store only).',
-        registers: [this.registry],
-        collect() {
-          this.set(store.size() ?? 0);
-        },
-      });
-    }
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Exports `bff_active_sessions` from the session module's store, read at scrape time. */
+  watchActiveSessions(store: Pick<SessionStore, 'size'>): void {
+    // Only stores that can count cheaply (memory) report it; a gauge stuck at 0 for Redis would mislead.
+    if (store.size() === undefined) return;
+    new Gauge({
+      name: 'bff_active_sessions',
+      help: 'Sessions held by this process (memory session store only).',
+      registers: [this.registry],
+      collect() {
+        this.set(store.size() ?? 0);
+      },
+    });
   }
 
   observeRequest(url: string, status: number, durationMs: number): void {
@@ -100,14 +110,15 @@ export class Metrics {
     this.logins.inc({ outcome: result.outcome, code: result.outcome === 'success' ? 'none' : result.code });
   }
 
-  countTokenRefresh(result: string): void {
+  countTokenRefresh(result: RefreshOutcome): void {
     this.tokenRefreshes.inc({ result });
   }
 
-  countUpstreamError(kind: string): void {
+  countUpstreamError(kind: 'unavailable' | 'timeout'): void {
     this.upstreamErrors.inc({ kind });
   }
 
+  /** Exports `bff_upstream_sockets` from the proxy module's pools, read at scrape time. */
   watchUpstreamSockets(counts: () => readonly UpstreamSockets[]): void {
     this.upstreamSockets = counts;
   }

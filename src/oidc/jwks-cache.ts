@@ -1,4 +1,5 @@
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput, type CryptoKey } from 'jose';
+import type { Clock } from '../common/clock.js';
 import { ProviderUnavailableError } from './oidc.errors.js';
 import { fetchJson } from './provider-http.js';
 
@@ -20,6 +21,7 @@ export class JwksCache {
   constructor(
     private readonly jwksUri: string,
     private readonly timeoutS: number,
+    private readonly clock: Clock,
   ) {}
 
   async refresh(): Promise<void> {
@@ -35,7 +37,7 @@ export class JwksCache {
         return await this.lookup(header, token);
       } catch (error) {
         if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
-        if (!trusted && Date.now() - this.lastFetchAt < UNTRUSTED_REFETCH_INTERVAL_MS) throw error;
+        if (!trusted && this.clock.now() - this.lastFetchAt < UNTRUSTED_REFETCH_INTERVAL_MS) throw error;
         await this.refresh();
         return this.lookup(header, token);
       }
@@ -52,7 +54,7 @@ export class JwksCache {
     const body = await fetchJson(this.jwksUri, this.timeoutS);
     if (!isKeySet(body)) throw new ProviderUnavailableError(`The provider's JWKS at ${this.jwksUri} is malformed.`);
     this.keys = createLocalJWKSet(body);
-    this.lastFetchAt = Date.now();
+    this.lastFetchAt = this.clock.now();
   }
 }
 

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { CLOCK, type Clock } from '../common/clock.js';
 import { GatewayError } from '../common/gateway-error.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
@@ -35,6 +36,7 @@ export class LogoutTokenValidator {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly provider: ProviderMetadata,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   async validate(token: string): Promise<LogoutClaims> {
@@ -51,6 +53,7 @@ export class LogoutTokenValidator {
         audience: clientId,
         algorithms: [...idTokenAlgs],
         clockTolerance: clockSkewS,
+        currentDate: new Date(this.clock.now()),
         maxTokenAge: MAX_TOKEN_AGE_S,
         // §2.4 of the final spec (2022) requires exp as well, but draft 06 did not, and providers
         // built on it (glewlwyd) send none: the token's age then rests on iat and maxTokenAge alone.
@@ -74,7 +77,7 @@ export class LogoutTokenValidator {
     const sid = typeof sidClaim === 'string' && sidClaim !== '' ? sidClaim : undefined;
     if (sub === undefined && sid === undefined) throw new LogoutTokenInvalidError('no_subject', 'The logout token names neither a session (sid) nor a subject (sub).');
     const iat = payload.iat ?? 0;
-    if (iat > Date.now() / 1000 + clockSkewS) throw new LogoutTokenInvalidError('claim_iat', 'The logout token was issued in the future (iat).');
+    if (iat > this.clock.now() / 1000 + clockSkewS) throw new LogoutTokenInvalidError('claim_iat', 'The logout token was issued in the future (iat).');
     const jti = payload.jti ?? '';
     return { jti, sub, sid, rememberUntilS: Math.max(payload.exp ?? iat, iat + MAX_TOKEN_AGE_S) + clockSkewS };
   }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
+import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ReadinessService } from '../health/readiness.service.js';
@@ -47,6 +48,7 @@ export class ProviderMetadata implements OnApplicationBootstrap, OnApplicationSh
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     readiness: ReadinessService,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {
     readiness.register('oidc_discovery', () => this.current !== undefined);
   }
@@ -84,7 +86,7 @@ export class ProviderMetadata implements OnApplicationBootstrap, OnApplicationSh
     const document = parsed.data;
     // OIDC Discovery §4.3: the issuer in the document must be identical to the configured one.
     if (document.issuer !== issuer) throw new ProviderUnavailableError(`The discovery document names issuer ${document.issuer}, not ${issuer}.`);
-    const jwks = new JwksCache(document.jwks_uri, httpTimeoutS);
+    const jwks = new JwksCache(document.jwks_uri, httpTimeoutS, this.clock);
     await jwks.refresh();
     return { document, jwks };
   }

@@ -9,6 +9,7 @@ import { GatewayError } from '../common/gateway-error.js';
 import { mapError, writeRawProblem } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config, ProxyRoute } from '../config/config.js';
+import { Metrics } from '../metrics/metrics.js';
 import { applyForwardingPolicy } from './forwarded-headers.js';
 import { InvalidUpstreamPathError, RequestBodyTooLargeError, UpstreamTimeoutError, UpstreamUnavailableError } from './proxy.errors.js';
 import { applyResponsePolicy, gatewayCookieMatcher, type ResponsePolicy } from './response-headers.js';
@@ -95,10 +96,11 @@ export class ProxyService implements OnApplicationShutdown {
   private readonly publicProto: string;
   /** Set only while http-proxy runs synchronously inside `open()`: the exchange its ClientRequest belongs to. */
   private opening: Opening | undefined;
-  /** Called with each upstream failure kind (metrics). */
-  onUpstreamError: (kind: 'unavailable' | 'timeout') => void = () => undefined;
 
-  constructor(@Inject(CONFIG) private readonly config: Config) {
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    private readonly metrics: Metrics,
+  ) {
     const url = new URL(config.server.publicUrl);
     this.publicHost = url.host;
     this.publicProto = url.protocol.slice(0, -1);
@@ -359,7 +361,7 @@ export class ProxyService implements OnApplicationShutdown {
       log.debug({ event: 'proxy_request_refused', code, status }, 'proxied request refused');
       return;
     }
-    this.onUpstreamError(failure instanceof UpstreamTimeoutError ? 'timeout' : 'unavailable');
+    this.metrics.countUpstreamError(failure instanceof UpstreamTimeoutError ? 'timeout' : 'unavailable');
     log.warn({ event: 'upstream_failed', upstream: upstream.name, code, status }, 'upstream request failed');
   }
 }

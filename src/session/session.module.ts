@@ -1,8 +1,9 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { systemClock } from '../common/clock.js';
+import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ReadinessService } from '../health/readiness.service.js';
+import { Metrics } from '../metrics/metrics.js';
 import { OidcModule } from '../oidc/oidc.module.js';
 import { RefreshBackoff } from './refresh-backoff.js';
 import { MemorySessionStore } from './memory-session-store.js';
@@ -12,15 +13,16 @@ import { SESSION_STORE, type SessionStore } from './session-store.js';
 import { TokenRefresher } from './token-refresher.js';
 
 /** The configured store. Redis being down at start-up is not fatal: it reconnects, /readyz says 503 meanwhile. */
-export async function createSessionStore(config: Config): Promise<SessionStore> {
-  if (config.session.store === 'memory') return new MemorySessionStore(config.session.maxEntries, systemClock);
+export async function createSessionStore(config: Config, clock: Clock): Promise<SessionStore> {
+  if (config.session.store === 'memory') return new MemorySessionStore(config.session.maxEntries, clock);
   const { url, password, keyPrefix } = config.redis;
   if (url === undefined) throw new Error('REDIS_URL is required for the redis store (config validation guarantees it)');
-  return RedisSessionStore.open({ url, password, keyPrefix, secrets: config.session.secrets }, systemClock);
+  return RedisSessionStore.open({ url, password, keyPrefix, secrets: config.session.secrets }, clock);
 }
 
-async function storeProvider(config: Config, readiness: ReadinessService): Promise<SessionStore> {
-  const store = await createSessionStore(config);
+async function storeProvider(config: Config, readiness: ReadinessService, clock: Clock, metrics: Metrics): Promise<SessionStore> {
+  const store = await createSessionStore(config, clock);
+  metrics.watchActiveSessions(store);
   readiness.register('session_store', async () => {
     await store.ping();
     return true;
@@ -31,7 +33,7 @@ async function storeProvider(config: Config, readiness: ReadinessService): Promi
 @Global()
 @Module({
   imports: [OidcModule],
-  providers: [{ provide: SESSION_STORE, useFactory: storeProvider, inject: [CONFIG, ReadinessService] }, SessionService, TokenRefresher, RefreshBackoff],
+  providers: [{ provide: SESSION_STORE, useFactory: storeProvider, inject: [CONFIG, ReadinessService, CLOCK, Metrics] }, SessionService, TokenRefresher, RefreshBackoff],
   exports: [SESSION_STORE, SessionService, TokenRefresher],
 })
 export class SessionModule implements OnApplicationShutdown {

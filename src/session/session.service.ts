@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { systemClock } from '../common/clock.js';
+import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { userClaims, type IdTokenClaims } from '../oidc/id-token.validator.js';
@@ -30,6 +30,7 @@ export class SessionService {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(SESSION_STORE) private readonly store: SessionStore,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   /**
@@ -56,7 +57,7 @@ export class SessionService {
   async loadByKey(key: string, slide: boolean): Promise<SessionRecord | undefined> {
     const record = await this.store.get(key);
     if (record === undefined || !slide) return record;
-    const idleExpiresAt = slidIdleExpiry(record, systemClock.now(), this.config.session.idleTimeoutS);
+    const idleExpiresAt = slidIdleExpiry(record, this.clock.now(), this.config.session.idleTimeoutS);
     if (idleExpiresAt === undefined) return record;
     // only the expiry is written: a slide based on this read can never put back older tokens
     return (await this.store.touch(record.id, idleExpiresAt)) ? { ...record, idleExpiresAt } : undefined;
@@ -78,7 +79,7 @@ export class SessionService {
     const previousSid = readSessionId(request.session);
     const replaced = previousSid === undefined ? undefined : await this.store.get(sessionKey(previousSid));
     const sid = randomBytes(32).toString('base64url');
-    const now = systemClock.now();
+    const now = this.clock.now();
     const { idleTimeoutS, absoluteTimeoutS } = this.config.session;
     const absoluteExpiresAt = now + absoluteTimeoutS * 1000;
     const record: SessionRecord = {

@@ -4,6 +4,7 @@ import { CLOCK, type Clock } from '../common/clock.js';
 import { GatewayError } from '../common/gateway-error.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
+import { Metrics } from '../metrics/metrics.js';
 import { IdTokenValidator, userClaims } from '../oidc/id-token.validator.js';
 import {
   ClientAuthenticationFailedError,
@@ -52,8 +53,6 @@ export class TokenRefresher {
   private readonly unsaved = new Map<string, UnsavedTokens>();
   /** The refresh locks kept while their session's tokens wait in `unsaved`. */
   private readonly keptLocks = new Map<string, StoreLock>();
-  /** Called after each refresh attempt (metrics). */
-  onOutcome: (outcome: RefreshOutcome) => void = () => undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -62,6 +61,7 @@ export class TokenRefresher {
     private readonly idTokens: IdTokenValidator,
     private readonly backoff: RefreshBackoff,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly metrics: Metrics,
   ) {}
 
   /**
@@ -129,7 +129,7 @@ export class TokenRefresher {
     if (refreshToken === undefined) {
       if (current.tokens.accessTokenExpiresAt > this.clock.now()) return current; // still valid, merely close to expiry
       await this.store.delete(current.id);
-      this.onOutcome('expired');
+      this.metrics.countTokenRefresh('expired');
       throw new SessionExpiredError('The access token expired and the provider issued no refresh token; sign in again.');
     }
     const admission = this.backoff.admit();
@@ -216,7 +216,7 @@ export class TokenRefresher {
 
   private async endSession(current: SessionRecord, detail?: string): Promise<never> {
     await this.store.delete(current.id);
-    this.onOutcome('expired');
+    this.metrics.countTokenRefresh('expired');
     throw new SessionExpiredError(detail);
   }
 
@@ -253,7 +253,7 @@ export class TokenRefresher {
       }
       switch (result) {
         case 'replaced':
-          this.onOutcome('refreshed');
+          this.metrics.countTokenRefresh('refreshed');
           this.log.debug({ event: 'token_refresh_succeeded', sidHash: sidHash(current.id), version: next.basedOn + 1, msg: 'token refreshed' });
           return { ...current, tokens: next.tokens, claims: next.claims, version: next.basedOn + 1 };
         case 'missing':
@@ -300,7 +300,7 @@ export class TokenRefresher {
     this.unsaved.delete(record.id);
     switch (result) {
       case 'replaced':
-        this.onOutcome('refreshed');
+        this.metrics.countTokenRefresh('refreshed');
         this.log.debug({ event: 'token_refresh_saved_late', sidHash: sidHash(record.id), msg: 'refreshed tokens stored after a store outage' });
         await this.releaseKeptLock(record.id);
         return { ...record, tokens: unsaved.tokens, claims: unsaved.claims, version: unsaved.basedOn + 1 };
@@ -330,7 +330,7 @@ export class TokenRefresher {
   /** One log line per failed refresh attempt: warn, with its outcome; never a token. */
   private failed(record: SessionRecord, outcome: FailureKind, error: unknown): void {
     // a refused grant or another user's ID token ends the session: endSession() counts it
-    if (outcome !== 'grant_rejected' && outcome !== 'id_token_mismatch') this.onOutcome(outcome);
+    if (outcome !== 'grant_rejected' && outcome !== 'id_token_mismatch') this.metrics.countTokenRefresh(outcome);
     const code = error instanceof GatewayError ? error.code : undefined;
     const oauthError = error instanceof TokenRequestRejectedError ? error.oauthError : undefined;
     this.log.warn({ event: 'token_refresh_failed', sidHash: sidHash(record.id), outcome, code, oauthError, msg: 'token refresh failed' });

@@ -263,6 +263,21 @@ describe('back-channel logout token validation against a rogue provider (Back-Ch
       expect(await me(session)).toBe(401);
     });
 
+    it('judges iat, exp and the token\'s age by the gateway\'s clock alone, here 12 minutes ahead of the process clock', async () => {
+      const session = await login('hana');
+      const aheadMs = 12 * 60_000;
+      stack.gateway.clock.advance(aheadMs);
+      try {
+        const gatewayNowS = Math.floor(stack.gateway.clock.now() / 1000);
+        // fresh by the gateway's clock; issued in the future and beyond its 10-minute age by the process clock's
+        const answer = await post(await sign(session, merged(claimsFor(session), { iat: gatewayNowS, exp: gatewayNowS + 120 })));
+        expect(answer.status).toBe(200);
+        expect(await me(session)).toBe(401);
+      } finally {
+        stack.gateway.clock.reset();
+      }
+    });
+
     it('accepts a draft-06 token without exp (as glewlwyd sends) whose iat is recent, and ends the session', async () => {
       const session = await login('gwen');
       const answer = await post(await sign(session, merged(claimsFor(session), { exp: undefined, iat: nowS() - 5 })));

@@ -110,6 +110,15 @@ describe('rate limit on /auth/login', () => {
     expect((await fetch(`${gateway.url}/auth/me`, { headers: JSON_ACCEPT })).status).toBe(401);
   });
 
+  it('lets a refused client in again once its Retry-After has passed on the gateway\'s clock', async () => {
+    const gateway = await start({ AUTH_RATE_LIMIT_PER_MINUTE: '2' });
+    for (let i = 0; i < 2; i++) expect((await login(gateway)).status).not.toBe(429);
+    const refused = await login(gateway);
+    expect(refused.status).toBe(429);
+    gateway.clock.advance(Number(refused.headers.get('retry-after')) * 1000);
+    expect((await login(gateway)).status).not.toBe(429);
+  });
+
   it('ignores X-Forwarded-For when TRUST_PROXY is empty, so a client cannot spread its requests over made-up addresses', async () => {
     const gateway = await start({ AUTH_RATE_LIMIT_PER_MINUTE: '2' });
     const statuses = [];

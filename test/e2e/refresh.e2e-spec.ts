@@ -10,8 +10,12 @@ function bearerOf(headers: Record<string, string | string[] | undefined>): strin
 describe('access token refresh', () => {
   let stack: Stack;
   beforeAll(async () => {
-    // tokens live 60 s and are refreshed 30 s before expiry; tests age a session's token in the store
+    // tokens live 60 s and are refreshed 30 s before expiry; tests age a session's token by moving
+    // the gateway's clock (the provider keeps real time, so it still honours the token)
     stack = await startStack({ TOKEN_REFRESH_SKEW_S: '30' }, { accessTokenTtlS: 60 });
+  });
+  afterEach(() => {
+    stack.gateway.clock.reset();
   });
   afterAll(async () => {
     await stack.stop();
@@ -19,10 +23,9 @@ describe('access token refresh', () => {
 
   const call = (browser: BrowserClient): Promise<Response> => browser.request(`${stack.gateway.url}/api/whoami`, { headers: { 'x-csrf': '1' } });
 
-  /** Makes the session's access token expire within the refresh skew (the provider still honours it). */
-  async function ageToken(browser: BrowserClient): Promise<void> {
-    const { store, record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
-    await store.create({ ...record, tokens: { ...record.tokens, accessTokenExpiresAt: Date.now() + 5_000 } });
+  /** Makes the session's access token expire within the refresh skew, for the gateway (the provider still honours it). */
+  function ageToken(): void {
+    stack.gateway.clock.advance(55_000);
   }
 
   it('forwards a fresh access token without refreshing it', async () => {
@@ -34,7 +37,7 @@ describe('access token refresh', () => {
 
   it('refreshes an expiring access token before forwarding and stores the rotated refresh token', async () => {
     const browser = await stack.signedIn();
-    await ageToken(browser);
+    ageToken();
     const before = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
     const res = await call(browser);
     expect(res.status).toBe(200);
@@ -48,7 +51,7 @@ describe('access token refresh', () => {
 
   it('refreshes once for 20 simultaneous calls and forwards all 20 with the new token', async () => {
     const browser = await stack.signedIn();
-    await ageToken(browser);
+    ageToken();
     const { record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
     const before = stack.upstream.received.length;
     const responses = await Promise.all(Array.from({ length: 20 }, () => call(browser)));
@@ -62,7 +65,7 @@ describe('access token refresh', () => {
 
   it('ends the session with 401 session_expired when the provider refuses the refresh token', async () => {
     const browser = await stack.signedIn();
-    await ageToken(browser);
+    ageToken();
     const { record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
     const revocation = await fetch(`${stack.op.issuer}/token/revocation`, {
       method: 'POST',
@@ -79,7 +82,9 @@ describe('access token refresh', () => {
   it('ends the session with 401 when the access token has expired and there is no refresh token', async () => {
     const browser = await stack.signedIn();
     const { store, record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
-    await store.create({ ...record, tokens: { ...record.tokens, refreshToken: undefined, accessTokenExpiresAt: Date.now() - 1000 } });
+    // a provider that issued no refresh token: a record state no sign-in here produces
+    await store.create({ ...record, tokens: { ...record.tokens, refreshToken: undefined } });
+    stack.gateway.clock.advance(61_000);
     const res = await call(browser);
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ code: 'session_expired' });
@@ -89,7 +94,7 @@ describe('access token refresh', () => {
   // last: it stops the provider
   it('answers 503 provider_unavailable with Retry-After when the provider is down, and keeps the session', async () => {
     const browser = await stack.signedIn();
-    await ageToken(browser);
+    ageToken();
     await stack.op.stop();
     const res = await call(browser);
     expect(res.status).toBe(503);

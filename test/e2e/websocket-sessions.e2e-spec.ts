@@ -38,6 +38,9 @@ describe('open WebSockets follow their session', () => {
       const routes = (sampleApi: string): string => JSON.stringify([{ prefix: '/api/b', target: behaviour.url }, { prefix: '/api', target: sampleApi }]);
       stack = await startStack((sampleApi) => ({ PROXY_ROUTES: routes(sampleApi), SESSION_WEBSOCKET_CHECK_S: '1' }));
     });
+    afterEach(() => {
+      stack.gateway.clock.reset();
+    });
     afterAll(async () => {
       for (const socket of sockets) socket.close();
       await stack.stop();
@@ -73,10 +76,8 @@ describe('open WebSockets follow their session', () => {
 
     it('closes the socket when its session expires', async () => {
       const dave = await stack.signedIn('dave');
-      const { store, record } = await sessionOf(stack.gateway.app, dave, stack.gateway.url);
       const socket = await open(dave);
-      const endsAt = Date.now() + 1_500;
-      await store.create({ ...record, idleExpiresAt: endsAt, absoluteExpiresAt: endsAt });
+      stack.gateway.clock.advance(stack.gateway.config.session.idleTimeoutS * 1000 + 1_000);
       await expectClosed(socket, 'the WebSocket closed after its session expired');
       expect((await dave.request(`${stack.gateway.url}/auth/me`)).status).toBe(401);
     });
@@ -87,9 +88,9 @@ describe('open WebSockets follow their session', () => {
       const socket = await open(erin);
       const { store, record } = await sessionOf(stack.gateway.app, erin, stack.gateway.url);
       const idleMs = stack.gateway.config.session.idleTimeoutS * 1000;
+      const stale = record.idleExpiresAt;
       // last activity 61 s ago: a request now would slide it (at most once a minute)
-      const stale = Date.now() + idleMs - 61_000;
-      await store.create({ ...record, idleExpiresAt: stale });
+      stack.gateway.clock.advance(61_000);
       const slid = await eventually(
         async () => {
           const current = await store.get(record.id);
@@ -98,7 +99,7 @@ describe('open WebSockets follow their session', () => {
         CLOSE_DEADLINE_MS,
         'the open socket slid the idle timeout',
       );
-      expect(slid).toBeLessThanOrEqual(Date.now() + idleMs);
+      expect(slid).toBeLessThanOrEqual(stack.gateway.clock.now() + idleMs);
       expect(socket.isClosed()).toBe(false);
     });
   });

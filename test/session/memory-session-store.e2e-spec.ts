@@ -1,5 +1,6 @@
 import { MemorySessionStore } from '../../src/session/memory-session-store.js';
-import { describeSessionStore, OffsetClock } from './session-store.contract.js';
+import { OffsetClock } from '../support/clock.js';
+import { describeSessionStore } from './session-store.contract.js';
 
 describeSessionStore('MemorySessionStore', () => {
   const clock = new OffsetClock();

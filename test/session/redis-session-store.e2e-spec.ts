@@ -5,10 +5,11 @@ import type { Clock } from '../../src/common/clock.js';
 import { RecordSeal } from '../../src/session/record-seal.js';
 import { RedisSessionStore } from '../../src/session/redis-session-store.js';
 import { SessionStoreUnavailableError } from '../../src/session/session.errors.js';
+import { OffsetClock } from '../support/clock.js';
 import { freePort } from '../support/ports.js';
 import { spawnChild, type Child } from '../support/processes.js';
 import { startRedis, type RedisStartOptions, type RunningRedis } from '../support/redis.js';
-import { describeSessionStore, eventually, newId, OffsetClock, sessionRecord, WAITING_TEST_TIMEOUT_MS } from './session-store.contract.js';
+import { describeSessionStore, eventually, newId, sessionRecord, WAITING_TEST_TIMEOUT_MS } from './session-store.contract.js';
 
 const STORE_MODULE = fileURLToPath(new URL('../../src/session/redis-session-store.ts', import.meta.url));
 

@@ -3,22 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../../src/common/clock.js';
 import { SessionStoreUnavailableError } from '../../src/session/session.errors.js';
 import type { SessionRecord, SessionStore, SessionTokens, StoreLock } from '../../src/session/session-store.js';
-
-/**
- * Real time plus an adjustable offset: stores with real TTLs (Redis) and stores that read the
- * clock (memory) expire the same sessions, and advance() shows a replica whose clock runs ahead.
- */
-export class OffsetClock implements Clock {
-  private offsetMs = 0;
-
-  now(): number {
-    return Date.now() + this.offsetMs;
-  }
-
-  advance(ms: number): void {
-    this.offsetMs += ms;
-  }
-}
+import type { OffsetClock } from '../support/clock.js';
 
 export interface StoreFixture {
   readonly store: SessionStore;

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { loadConfig, type Config, type Environment } from '../../src/config/config.js';
 import { createGateway } from '../../src/gateway.js';
+import { OffsetClock } from './clock.js';
 import { freePort } from './ports.js';
 import { testEnvironment } from './test-env.js';
 
@@ -9,6 +10,8 @@ export interface RunningGateway {
   readonly url: string;
   readonly config: Config;
   readonly app: NestFastifyApplication;
+  /** The gateway's CLOCK: real time until the test moves it (tests age sessions and tokens through it). */
+  readonly clock: OffsetClock;
   /** Every log line written so far, parsed. */
   logLines(): Array<Record<string, unknown>>;
   /** The raw log text (to search for secrets). */
@@ -30,12 +33,14 @@ export async function startGateway(overrides: Environment = {}): Promise<Running
       callback();
     },
   });
-  const { app } = await createGateway(config, { logDestination });
+  const clock = new OffsetClock();
+  const { app } = await createGateway(config, { logDestination, clock });
   await app.listen({ port, host: '127.0.0.1' });
   return {
     url: `http://127.0.0.1:${port}`,
     config,
     app,
+    clock,
     logText: () => logs,
     logLines: () =>
       logs
