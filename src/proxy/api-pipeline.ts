@@ -72,9 +72,9 @@ export function freshSession(refresher: Pick<TokenRefresher, 'fresh'>, session: 
 export class ApiPipeline {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
-    private readonly sessions: SessionService,
-    private readonly refresher: TokenRefresher,
-    private readonly proxy: ProxyService,
+    @Inject(SessionService) private readonly sessions: Pick<SessionService, 'loadFromCookie'>,
+    @Inject(TokenRefresher) private readonly refresher: Pick<TokenRefresher, 'fresh'>,
+    @Inject(ProxyService) private readonly proxy: Pick<ProxyService, 'applyRequestPolicy' | 'upstreamFor'>,
   ) {}
 
   async run(exchange: ApiExchange): Promise<void> {
