@@ -1,6 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { CrossOriginRequestError, CsrfHeaderMissingError } from './proxy.errors.js';
 
+/** How an /api request arrived: a routed HTTP request, or a WebSocket handshake. */
+export type ApiRequestKind = 'http' | 'websocket';
+
 /** True when the browser says the request comes from the gateway's own origin. */
 export function isSameOrigin(headers: IncomingHttpHeaders, publicOrigin: string): boolean {
   const origin = headers.origin;
@@ -10,13 +13,22 @@ export function isSameOrigin(headers: IncomingHttpHeaders, publicOrigin: string)
 }
 
 /**
- * Anti-forgery for /api/*: a custom header cannot be sent cross-site without a CORS preflight, which
- * the gateway never grants. EventSource cannot set headers, so a GET for text/event-stream must
- * instead prove it is same-origin.
+ * Browser requests that cannot carry a custom header: an EventSource (a GET for text/event-stream)
+ * and a WebSocket handshake.
  */
-export function checkApiRequestOrigin(method: string, headers: IncomingHttpHeaders, csrfHeader: string, publicOrigin: string): void {
-  if (headers[csrfHeader] === '1') return;
-  const eventStream = method === 'GET' && (headers.accept ?? '').includes('text/event-stream');
-  if (!eventStream) throw new CsrfHeaderMissingError(csrfHeader);
+function cannotCarryHeader(kind: ApiRequestKind, method: string | undefined, headers: IncomingHttpHeaders): boolean {
+  return kind === 'websocket' || (method === 'GET' && (headers.accept ?? '').includes('text/event-stream'));
+}
+
+/**
+ * The one anti-forgery rule for /api, HTTP and WebSocket alike: a request proves it comes from the
+ * app with the custom header, which cannot be sent cross-site without a CORS preflight the gateway
+ * never grants; a request that cannot carry it must come from the gateway's own origin instead. A
+ * handshake is held to its origin even when it carries the header, since the origin is what
+ * protects a browser's handshake.
+ */
+export function checkApiOrigin(kind: ApiRequestKind, method: string | undefined, headers: IncomingHttpHeaders, csrfHeader: string, publicOrigin: string): void {
+  if (kind === 'http' && headers[csrfHeader] === '1') return;
+  if (!cannotCarryHeader(kind, method, headers)) throw new CsrfHeaderMissingError(csrfHeader);
   if (!isSameOrigin(headers, publicOrigin)) throw new CrossOriginRequestError();
 }

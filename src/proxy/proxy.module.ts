@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
 import { Metrics } from '../metrics/metrics.js';
 import { ApiProxyRoutes } from './api-proxy.routes.js';
+import { ApiPipeline } from './api-pipeline.js';
 import { ProxyService } from './proxy.service.js';
 import { WebSocketSessions } from './websocket-sessions.js';
 
-@Module({ providers: [ProxyService, ApiProxyRoutes, WebSocketSessions], exports: [ApiProxyRoutes, ProxyService, WebSocketSessions] })
+@Module({ providers: [ProxyService, ApiPipeline, ApiProxyRoutes, WebSocketSessions], exports: [ApiProxyRoutes, ProxyService, WebSocketSessions] })
 export class ProxyModule {
   constructor(proxy: ProxyService, metrics: Metrics) {
     // the pools are this module's; Metrics reads them at scrape time (see Metrics on why it injects nothing)

@@ -13,7 +13,8 @@ declare module '@fastify/secure-session' {
   }
 }
 
-type SecureSession = FastifyRequest['session'];
+/** The decoded session cookie (secure-session's session object). */
+export type SessionCookie = FastifyRequest['session'];
 
 /**
  * Registers @fastify/secure-session. The cookie carries only the session id (and, during a login,
@@ -30,13 +31,29 @@ export async function registerSessionCookie(fastify: FastifyInstance, config: Co
   });
 }
 
-/** The session id in the cookie, if any. A tampered or foreign cookie never decodes, so it is absent. */
-export function readSessionId(session: SecureSession): string | undefined {
+/**
+ * The session cookie of a request no Fastify hook has seen (a WebSocket handshake), decoded as the
+ * plugins' onRequest hooks decode it for routed requests: @fastify/cookie's parser, then
+ * secure-session's decoder (same keys, same expiry). Undefined when absent, tampered, sealed with
+ * an unknown key or expired.
+ */
+export function decodeSessionCookie(fastify: FastifyInstance, cookieHeader: string | undefined, cookieName: string): SessionCookie | undefined {
+  if (cookieHeader === undefined) return undefined;
+  const sealed = fastify.parseCookie(cookieHeader)[cookieName];
+  if (sealed === undefined) return undefined;
+  return fastify.decodeSecureSession(sealed) ?? undefined;
+}
+
+/**
+ * The session id in a decoded cookie, if any: the one validity rule, for HTTP and WebSocket alike.
+ * A tampered or foreign cookie never decodes, so it is absent.
+ */
+export function readSessionId(session: SessionCookie): string | undefined {
   const value = session.get('sid');
   return typeof value === 'string' && value.length > 0 ? value : undefined;
 }
 
-export function writeSessionId(session: SecureSession, sid: string | undefined): void {
+export function writeSessionId(session: SessionCookie, sid: string | undefined): void {
   session.set('sid', sid);
 }
 

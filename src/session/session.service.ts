@@ -6,7 +6,7 @@ import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { userClaims, type IdTokenClaims } from '../oidc/id-token.validator.js';
 import type { TokenResponse } from '../oidc/token-client.js';
-import { readSessionId, sessionKey, sidHash, writeSessionId } from './session-cookie.js';
+import { readSessionId, sessionKey, sidHash, writeSessionId, type SessionCookie } from './session-cookie.js';
 import { SessionRequiredError } from './session.errors.js';
 import { SESSION_STORE, type SessionRecord, type SessionStore } from './session-store.js';
 import { accessTokenExpiresAt, slidIdleExpiry } from './session-timing.js';
@@ -20,6 +20,11 @@ export interface NewSession {
 export interface StartedSession {
   readonly record: SessionRecord;
   readonly replaced: SessionRecord | undefined;
+}
+
+/** Where loading a session logs a cookie that names no live session (the request's own logger). */
+export interface SessionLog {
+  debug(fields: object, message: string): void;
 }
 
 /** Creates, loads, slides and ends sessions: the cookie holds the id, the store holds the rest. */
@@ -37,19 +42,29 @@ export class SessionService {
    * The request's session, or undefined. An unknown, expired or tampered cookie is "no session".
    * Activity slides the idle timeout (throttled) unless `slide` is false.
    */
-  async load(request: FastifyRequest, slide = true): Promise<SessionRecord | undefined> {
-    const sid = readSessionId(request.session);
+  load(request: FastifyRequest, slide = true): Promise<SessionRecord | undefined> {
+    return this.loadFromCookie(request.session, request.log, slide);
+  }
+
+  /**
+   * The session a decoded cookie names: what secure-session's hook decoded for a routed request, or
+   * decodeSessionCookie() for a WebSocket handshake, so both follow one rule. A cookie naming no
+   * live session loses its id (a routed request's answer then clears it in the browser).
+   */
+  async loadFromCookie(cookie: SessionCookie | undefined, log: SessionLog, slide: boolean): Promise<SessionRecord | undefined> {
+    if (cookie === undefined) return undefined;
+    const sid = readSessionId(cookie);
     if (sid === undefined) return undefined;
     const record = await this.loadBySid(sid, slide);
     if (record === undefined) {
-      request.log.debug({ event: 'session_unknown' }, 'session cookie names no live session');
-      writeSessionId(request.session, undefined);
+      log.debug({ event: 'session_unknown' }, 'session cookie names no live session');
+      writeSessionId(cookie, undefined);
     }
     return record;
   }
 
-  /** For requests Fastify does not route (WebSocket handshakes): the session of a cookie's id. */
-  async loadBySid(sid: string, slide: boolean): Promise<SessionRecord | undefined> {
+  /** The session of a cookie's id. */
+  loadBySid(sid: string, slide: boolean): Promise<SessionRecord | undefined> {
     return this.loadByKey(sessionKey(sid), slide);
   }
 

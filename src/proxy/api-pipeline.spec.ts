@@ -1,0 +1,239 @@
+import { IncomingMessage, type IncomingHttpHeaders } from 'node:http';
+import { Socket } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { systemClock } from '../common/clock.js';
+import { mapError } from '../common/problem.js';
+import { loadConfig } from '../config/config.js';
+import { Metrics } from '../metrics/metrics.js';
+import { MemorySessionStore } from '../session/memory-session-store.js';
+import { registerSessionCookie, sessionKey, type SessionCookie } from '../session/session-cookie.js';
+import { SessionExpiredError } from '../session/session.errors.js';
+import { SessionService } from '../session/session.service.js';
+import type { SessionRecord } from '../session/session-store.js';
+import { sessionRecord } from '../../test/support/session-record.js';
+import { testEnvironment } from '../../test/support/test-env.js';
+import { ApiPipeline, classifyApiRequest, requireSession, type ApiExchange } from './api-pipeline.js';
+import type { ApiRequestKind } from './api-request-origin.js';
+import { ProxyService, type Upstream } from './proxy.service.js';
+
+const ORIGIN = 'https://app.example';
+const config = loadConfig(
+  testEnvironment({
+    PUBLIC_URL: ORIGIN,
+    UPSTREAM_URL: undefined,
+    PROXY_ROUTES: JSON.stringify([{ prefix: '/api/orders', target: 'http://127.0.0.1:9' }]),
+    API_MAX_BODY_MB: '1',
+  }),
+);
+
+/** A store that counts its reads: one /api call reads its session once. */
+class CountingStore extends MemorySessionStore {
+  reads = 0;
+
+  override get(id: string): Promise<SessionRecord | undefined> {
+    this.reads += 1;
+    return super.get(id);
+  }
+}
+
+/** The token step's collaborator: hands out a renewed access token, or fails as told. */
+class FakeRefresher {
+  calls = 0;
+  failure: Error | undefined;
+
+  fresh(record: SessionRecord): Promise<SessionRecord> {
+    this.calls += 1;
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return Promise.resolve({ ...record, tokens: { ...record.tokens, accessToken: 'fresh-access-token' } });
+  }
+}
+
+function incoming(method: string, url: string, headers: IncomingHttpHeaders): IncomingMessage {
+  const req = new IncomingMessage(new Socket());
+  req.method = method;
+  req.url = url;
+  req.headers = headers;
+  return req;
+}
+
+/** An exchange that records how the pipeline ended it. */
+class RecordingExchange implements ApiExchange {
+  readonly requestId = 'req-1';
+  readonly debugged: object[] = [];
+  readonly log = { debug: (fields: object) => void this.debugged.push(fields), warn: () => undefined };
+  forwarded: { upstream: string; path: string; session: string; authorization: string | undefined; cookie: string | undefined } | undefined;
+  refused: string | undefined;
+  left = false;
+
+  constructor(
+    readonly kind: ApiRequestKind,
+    readonly req: IncomingMessage,
+    private readonly cookie: SessionCookie | undefined,
+  ) {}
+
+  sessionCookie(): SessionCookie | undefined {
+    return this.cookie;
+  }
+
+  clientLeft(): boolean {
+    return this.left;
+  }
+
+  forward(upstream: Upstream, upstreamPath: string, session: SessionRecord): void {
+    this.forwarded = { upstream: upstream.name, path: upstreamPath, session: session.id, authorization: this.req.headers.authorization, cookie: this.req.headers.cookie };
+  }
+
+  refuse(error: unknown): void {
+    this.refused = mapError(error).code;
+  }
+}
+
+/** What each kind sends to pass the origin step. */
+const FROM_APP: Record<ApiRequestKind, IncomingHttpHeaders> = { http: { 'x-csrf': '1' }, websocket: { origin: ORIGIN } };
+const KINDS: readonly ApiRequestKind[] = ['http', 'websocket'];
+
+describe('the /api pipeline', () => {
+  let app: FastifyInstance;
+  let store: CountingStore;
+  let sessions: SessionService;
+  let refresher: FakeRefresher;
+  let proxy: ProxyService;
+  let pipeline: ApiPipeline;
+
+  beforeAll(async () => {
+    app = Fastify();
+    await registerSessionCookie(app, config);
+    await app.ready();
+    proxy = new ProxyService(config, new Metrics());
+  });
+  afterAll(async () => {
+    proxy.onApplicationShutdown();
+    await app.close();
+  });
+  beforeEach(async () => {
+    store = new CountingStore(100, systemClock);
+    sessions = new SessionService(config, store, systemClock);
+    refresher = new FakeRefresher();
+    pipeline = new ApiPipeline(config, sessions, refresher, proxy);
+    const now = systemClock.now();
+    await store.create(sessionRecord({ id: sessionKey('live-sid'), createdAt: now, idleExpiresAt: now + 1_800_000, absoluteExpiresAt: now + 28_800_000 }));
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  function cookie(sid: string | undefined): SessionCookie {
+    return app.createSecureSession(sid === undefined ? {} : { sid });
+  }
+
+  async function run(kind: ApiRequestKind, method: string, url: string, headers: IncomingHttpHeaders, sessionCookie: SessionCookie | undefined): Promise<RecordingExchange> {
+    const exchange = new RecordingExchange(kind, incoming(method, url, { cookie: 'sealed', ...headers }), sessionCookie);
+    await pipeline.run(exchange);
+    return exchange;
+  }
+
+  describe.each(KINDS)('for a %s request', (kind) => {
+    it('forwards to the route with the fresh access token and without the cookie, after one store read', async () => {
+      const exchange = await run(kind, 'GET', '/api/orders/1?x=1', FROM_APP[kind], cookie('live-sid'));
+      expect(exchange.refused).toBeUndefined();
+      expect(exchange.forwarded).toEqual({ upstream: '/api/orders', path: '/api/orders/1?x=1', session: sessionKey('live-sid'), authorization: 'Bearer fresh-access-token', cookie: undefined });
+      expect(store.reads).toBe(1);
+    });
+
+    it.each([
+      ['TRACE (it would echo the cookie)', 'TRACE', '/api/orders/1', {}, 'method_not_allowed'],
+      ['a path no route serves', 'GET', '/api/users/1', {}, 'api_route_not_found'],
+      ['a path that leaves its route', 'GET', '/api/orders/../users', {}, 'invalid_upstream_path'],
+      ['a declared body over the limit', 'POST', '/api/orders', { 'content-length': String(2 * 1024 * 1024) }, 'payload_too_large'],
+    ])('refuses %s, before it looks at origin or session', async (_what, method, url, headers, code) => {
+      const exchange = await run(kind, method, url, { origin: 'https://evil.example', ...headers }, undefined);
+      expect(exchange.refused).toBe(code);
+      expect(store.reads).toBe(0);
+    });
+
+    it('refuses a cross-site request at the origin step, before any store read', async () => {
+      const exchange = await run(kind, 'GET', '/api/orders/1', { origin: 'https://evil.example' }, cookie('live-sid'));
+      expect(exchange.refused).toBe(kind === 'http' ? 'csrf_header_missing' : 'cross_origin_request');
+      expect(exchange.forwarded).toBeUndefined();
+      expect(store.reads).toBe(0);
+    });
+
+    it.each([
+      ['no session cookie', (): SessionCookie | undefined => undefined],
+      ['a cookie without a session id', (): SessionCookie | undefined => cookie(undefined)],
+      ['a cookie with an empty session id', (): SessionCookie | undefined => cookie('')],
+    ])('answers 401 session_required to %s without reading the store', async (_what, sessionCookie) => {
+      const exchange = await run(kind, 'GET', '/api/orders/1', FROM_APP[kind], sessionCookie());
+      expect(exchange.refused).toBe('session_required');
+      expect(store.reads).toBe(0);
+      expect(refresher.calls).toBe(0);
+    });
+
+    it('answers 401 session_required to a cookie naming no live session, and drops the id from it', async () => {
+      const stale = cookie('ended-sid');
+      const exchange = await run(kind, 'GET', '/api/orders/1', FROM_APP[kind], stale);
+      expect(exchange.refused).toBe('session_required');
+      expect(stale.get('sid')).toBeUndefined();
+      expect(exchange.debugged).toEqual([{ event: 'session_unknown' }]);
+    });
+
+    it('refuses with the token step\'s error when the session cannot be renewed', async () => {
+      refresher.failure = new SessionExpiredError();
+      const exchange = await run(kind, 'GET', '/api/orders/1', FROM_APP[kind], cookie('live-sid'));
+      expect(exchange.refused).toBe('session_expired');
+      expect(exchange.forwarded).toBeUndefined();
+    });
+
+    it('stops without an answer or a token refresh when the client left while its session was read', async () => {
+      const exchange = new RecordingExchange(kind, incoming('GET', '/api/orders/1', FROM_APP[kind]), cookie('live-sid'));
+      exchange.left = true;
+      await pipeline.run(exchange);
+      expect(store.reads).toBe(1);
+      expect([exchange.forwarded, exchange.refused, refresher.calls]).toEqual([undefined, undefined, 0]);
+    });
+  });
+});
+
+describe('classifyApiRequest', () => {
+  const classify = (method: string, url: string, headers: IncomingHttpHeaders = {}): string => {
+    try {
+      const match = classifyApiRequest({ method, url, headers }, config.proxy);
+      return `${match.route.prefix} ${match.upstreamPath}`;
+    } catch (error) {
+      return mapError(error).code;
+    }
+  };
+
+  it('matches on the normalised path and forwards the raw one', () => {
+    expect(classify('GET', '/api/orders//1?q=%2F')).toBe('/api/orders /api/orders//1?q=%2F');
+  });
+
+  it('lets a declared body up to the limit through', () => {
+    expect(classify('PUT', '/api/orders/1', { 'content-length': String(1024 * 1024) })).toBe('/api/orders /api/orders/1');
+    expect(classify('PUT', '/api/orders/1', { 'content-length': String(1024 * 1024 + 1) })).toBe('payload_too_large');
+  });
+
+  it('refuses TRACE whatever the path', () => {
+    expect(classify('TRACE', '/api/nowhere')).toBe('method_not_allowed');
+  });
+});
+
+describe('requireSession', () => {
+  it('returns the live session a cookie names, after one store read', async () => {
+    const store = new CountingStore(10, systemClock);
+    const now = systemClock.now();
+    const record = sessionRecord({ id: sessionKey('sid-1'), createdAt: now, idleExpiresAt: now + 1_800_000, absoluteExpiresAt: now + 28_800_000 });
+    await store.create(record);
+    const app = Fastify();
+    await registerSessionCookie(app, config);
+    await app.ready();
+    try {
+      const found = await requireSession(new SessionService(config, store, systemClock), app.createSecureSession({ sid: 'sid-1' }), { debug: () => undefined });
+      expect(found.id).toBe(record.id);
+      expect(store.reads).toBe(1);
+    } finally {
+      await store.close();
+      await app.close();
+    }
+  });
+});
