@@ -167,11 +167,15 @@ describe('the server edge under attack', () => {
       SERVER_HEADERS_TIMEOUT_S: String(HEADERS_TIMEOUT_S),
       SERVER_REQUEST_TIMEOUT_S: String(REQUEST_TIMEOUT_S),
       LOG_LEVEL: 'warn',
+      // a heap bounded as a container's memory limit would bound it: V8 (Node 24 especially) otherwise grows
+      // its heap lazily up to far more than it needs, which RSS cannot tell from a leak; a real leak now fails
+      NODE_OPTIONS: '--max-old-space-size=128 --max-semi-space-size=8',
     });
     await waitUntilReady(gateway.url);
   });
   afterAll(async () => {
     await gateway.stop();
+    await hostile.close();
     await upstream.close();
     await op.stop();
   });
