@@ -30,3 +30,28 @@ describe('trustedPeers', () => {
     expect(trustedPeers([])('127.0.0.1')).toBe(false);
   });
 });
+
+
+describe('trustedPeers (as the proxy uses it for X-Forwarded-For)', () => {
+  it('trusts nobody when TRUST_PROXY is empty', () => {
+    expect(trustedPeers([])('127.0.0.1')).toBe(false);
+  });
+
+  it('matches addresses, CIDRs and IPv4-mapped IPv6 peers', () => {
+    const trusted = trustedPeers(['10.0.0.0/8', '192.0.2.1', 'fd00::/8']);
+    expect(trusted('10.1.2.3')).toBe(true);
+    expect(trusted('::ffff:10.1.2.3')).toBe(true);
+    expect(trusted('192.0.2.1')).toBe(true);
+    expect(trusted('192.0.2.2')).toBe(false);
+    expect(trusted('fd12::1')).toBe(true);
+    expect(trusted('2001:db8::1')).toBe(false);
+    expect(trusted(undefined)).toBe(false);
+  });
+
+  it('knows the names Fastify accepts', () => {
+    const trusted = trustedPeers(['loopback']);
+    expect(trusted('127.0.0.1')).toBe(true);
+    expect(trusted('::1')).toBe(true);
+    expect(trusted('10.0.0.1')).toBe(false);
+  });
+});

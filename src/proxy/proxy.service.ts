@@ -13,7 +13,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { applyForwardingPolicy } from './forwarded-headers.js';
 import { InvalidUpstreamPathError, RequestBodyTooLargeError, UpstreamTimeoutError, UpstreamUnavailableError } from './proxy.errors.js';
 import { applyResponsePolicy, gatewayCookieMatcher, type ResponsePolicy } from './response-headers.js';
-import { trustedPeerMatcher } from './trusted-peer.js';
+import { trustedPeers } from '../common/client-address.js';
 import { refuseUpgrade } from './upgrade-refusal.js';
 
 declare module 'node:http' {
@@ -104,7 +104,7 @@ export class ProxyService implements OnApplicationShutdown {
     const url = new URL(config.server.publicUrl);
     this.publicHost = url.host;
     this.publicProto = url.protocol.slice(0, -1);
-    this.isTrustedPeer = trustedPeerMatcher(config.ops.trustProxy);
+    this.isTrustedPeer = trustedPeers(config.ops.trustProxy);
     this.isGatewayCookie = gatewayCookieMatcher(config.session.cookie.name);
     keepOnlyStreamPass(this.proxy, 'webPasses');
     keepOnlyStreamPass(this.proxy, 'wsPasses');
