@@ -5,7 +5,7 @@ import { RedisSessionStore } from '../../src/session/redis-session-store.js';
 import { BrowserClient } from '../support/browser.js';
 import { cookieHeader } from '../support/raw-http.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
-import { TEST_SESSION_SECRET } from '../support/test-env.js';
+import { redisReplicaEnvironment, TEST_SESSION_SECRET } from '../support/test-env.js';
 import { startOp, type RunningOp } from '../support/op.js';
 import { freePort } from '../support/ports.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
@@ -27,17 +27,7 @@ describe('several replicas on one Redis', () => {
   let inspect: Redis;
 
   function env(port: string, extra: Record<string, string> = {}): Record<string, string> {
-    return {
-      PORT: port,
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      OIDC_ISSUER: op.issuer,
-      OIDC_CLIENT_ID: op.clientId,
-      OIDC_CLIENT_SECRET: op.clientSecret,
-      UPSTREAM_URL: upstream.url,
-      SESSION_STORE: 'redis',
-      REDIS_URL: redis.url,
-      ...extra,
-    };
+    return redisReplicaEnvironment(port, op, upstream.url, redis.url, extra);
   }
 
   async function startReplica(port: string, extra: Record<string, string> = {}): Promise<GatewayProcess> {

@@ -2,6 +2,7 @@ import { BrowserClient } from '../support/browser.js';
 import { startBehaviourUpstream, type TestUpstream } from '../support/fault-upstreams.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startOp, type RunningOp } from '../support/op.js';
+import { redisReplicaEnvironment } from '../support/test-env.js';
 import { freePort } from '../support/ports.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
 import { waitUntilReady } from '../support/wait.js';
@@ -31,20 +32,8 @@ describe('refresh on two replicas with a rotating provider', () => {
     const [portA, portB] = [String(await freePort()), String(await freePort())];
     op = await startOp({ gatewayUrl: `http://127.0.0.1:${portA}`, accessTokenTtlS: ACCESS_TOKEN_TTL_S });
     upstream = await startBehaviourUpstream();
-    const env = (port: string): Record<string, string> => ({
-      PORT: port,
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      OIDC_ISSUER: op.issuer,
-      OIDC_CLIENT_ID: op.clientId,
-      OIDC_CLIENT_SECRET: op.clientSecret,
-      UPSTREAM_URL: upstream.url,
-      SESSION_STORE: 'redis',
-      REDIS_URL: redis.url,
-      TOKEN_REFRESH_SKEW_S: '0',
-      SESSION_IDLE_TIMEOUT_S: '8',
-      OIDC_DISCOVERY_TIMEOUT_S: '2',
-      LOG_LEVEL: 'warn',
-    });
+    const env = (port: string): Record<string, string> =>
+      redisReplicaEnvironment(port, op, upstream.url, redis.url, { TOKEN_REFRESH_SKEW_S: '0', SESSION_IDLE_TIMEOUT_S: '8', OIDC_DISCOVERY_TIMEOUT_S: '2', LOG_LEVEL: 'warn' });
     [a, b] = await Promise.all([startGatewayProcess(env(portA)), startGatewayProcess(env(portB))]);
     await Promise.all([waitUntilReady(a.url), waitUntilReady(b.url)]);
   }, 60_000);

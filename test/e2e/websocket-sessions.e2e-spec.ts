@@ -3,6 +3,7 @@ import { startBehaviourUpstream, type TestUpstream } from '../support/fault-upst
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { sessionOf } from '../support/gateway-state.js';
 import { startOp, type RunningOp } from '../support/op.js';
+import { redisReplicaEnvironment } from '../support/test-env.js';
 import { freePort } from '../support/ports.js';
 import { cookieHeader, openUpgrade, type OpenUpgrade } from '../support/raw-http.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
@@ -152,17 +153,7 @@ describe('open WebSockets follow their session', () => {
       const [portA, portB] = [String(await freePort()), String(await freePort())];
       op = await startOp({ gatewayUrl: `http://127.0.0.1:${portA}` });
       behaviour = await startBehaviourUpstream();
-      const env = (port: string): Record<string, string> => ({
-        PORT: port,
-        PUBLIC_URL: `http://127.0.0.1:${port}`,
-        OIDC_ISSUER: op.issuer,
-        OIDC_CLIENT_ID: op.clientId,
-        OIDC_CLIENT_SECRET: op.clientSecret,
-        UPSTREAM_URL: behaviour.url,
-        SESSION_STORE: 'redis',
-        REDIS_URL: redis.url,
-        SESSION_WEBSOCKET_CHECK_S: '1',
-      });
+      const env = (port: string): Record<string, string> => redisReplicaEnvironment(port, op, behaviour.url, redis.url, { SESSION_WEBSOCKET_CHECK_S: '1' });
       [a, b] = await Promise.all([startGatewayProcess(env(portA)), startGatewayProcess(env(portB))]);
       await Promise.all([waitUntilReady(a.url), waitUntilReady(b.url)]);
     });

@@ -15,3 +15,25 @@ export function testEnvironment(overrides: Environment = {}): Environment {
     ...overrides,
   };
 }
+
+/** The client a gateway uses at a test provider (oidc-provider's op.ts and the rogue provider alike). */
+export interface TestClient {
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+}
+
+/** A replica on port `port` sharing the Redis at `redisUrl`, in front of `upstreamUrl`, at `op`. */
+export function redisReplicaEnvironment(port: string, op: TestClient, upstreamUrl: string, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PORT: port,
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    OIDC_ISSUER: op.issuer,
+    OIDC_CLIENT_ID: op.clientId,
+    OIDC_CLIENT_SECRET: op.clientSecret,
+    UPSTREAM_URL: upstreamUrl,
+    SESSION_STORE: 'redis',
+    REDIS_URL: redisUrl,
+    ...extra,
+  };
+}
