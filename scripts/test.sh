@@ -73,6 +73,7 @@ npm test || fail "tests"
 step "bench smoke"; npm run bench:smoke || fail "bench smoke"
 
 step "end-to-end smoke on the machine's Node $machine_node"
-PATH="$machine_path" node --experimental-vm-modules node_modules/jest/bin/jest.js --selectProjects e2e \
-  test/e2e/config.e2e-spec.ts test/e2e/login.e2e-spec.ts test/e2e/proxy.e2e-spec.ts test/e2e/logout.e2e-spec.ts \
+# (the paths first: --selectProjects takes a list and would swallow them)
+PATH="$machine_path" node --experimental-vm-modules node_modules/jest/bin/jest.js \
+  test/e2e/config.e2e-spec.ts test/e2e/login.e2e-spec.ts test/e2e/proxy.e2e-spec.ts test/e2e/logout.e2e-spec.ts --selectProjects e2e \
   || fail "end-to-end smoke on Node $machine_node"

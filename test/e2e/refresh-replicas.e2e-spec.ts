@@ -65,7 +65,8 @@ describe('refresh on two replicas with a rotating provider', () => {
       response = await browser.request(`${replica.url}${path}`, { headers: { 'x-csrf': '1' } });
     } catch (error) {
       // the outcome is counted like any other: only the thaw below allows it
-      if (error instanceof TypeError && /ECONNRESET|socket/i.test(String(error.cause))) return 'connection reset';
+      // fetch's TypeError comes from Node's realm, not the test's: no instanceof across them
+      if (typeof error === 'object' && error !== null && 'cause' in error && /ECONNRESET|socket/i.test(String(error.cause))) return 'connection reset';
       throw error;
     }
     const body = await response.text();
