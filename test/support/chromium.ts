@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { isLoopbackHost } from '../../src/common/loopback.js';
+import { describeWhenInstalled } from './requirements.js';
 
 /** Debian's Chromium; playwright-core drives it and never downloads a browser of its own. */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -22,23 +23,9 @@ const CHROMIUM_ARGS = [
   '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1, EXCLUDE localhost',
 ];
 
-/**
- * `describe` when Chromium is installed. Without it, a developer's run skips the suite and says
- * why; CI (CI=true) fails it instead, as a silently skipped security test proves nothing.
- */
+/** `describe` when Chromium is installed (see describeWhenInstalled for what happens otherwise). */
 export function describeInChromium(name: string, body: () => void): void {
-  if (existsSync(CHROMIUM_PATH)) {
-    describe(name, body);
-  } else if (process.env['CI'] === 'true') {
-    describe(name, () => {
-      it('runs in Chromium', () => {
-        throw new Error(MISSING);
-      });
-    });
-  } else {
-    console.warn(`skipping "${name}": ${MISSING}`);
-    describe.skip(name, body);
-  }
+  describeWhenInstalled(name, existsSync(CHROMIUM_PATH) ? undefined : MISSING, body);
 }
 
 export interface ChromiumSession {

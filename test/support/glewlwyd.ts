@@ -9,6 +9,7 @@ import { CHROMIUM_PATH } from './chromium.js';
 import { freePort } from './ports.js';
 import { spawnChild, type Child } from './processes.js';
 import { eventually } from './wait.js';
+import { describeWhenInstalled } from './requirements.js';
 
 /**
  * glewlwyd 2.7.5 (Debian's package), an OpenID-certified provider nobody here wrote, run as its own
@@ -48,24 +49,9 @@ function missing(): string | undefined {
   return `${absent.map((requirement) => requirement.path).join(', ')} not found: ${commands.join(' && ')} (npm run test:all does this)`;
 }
 
-/**
- * `describe` when glewlwyd, sqlite3 and Chromium are installed. Without them a developer's run skips
- * the suite and says why; CI (CI=true) fails it with the install command instead.
- */
+/** `describe` when glewlwyd, sqlite3 and Chromium are installed (see describeWhenInstalled for what happens otherwise). */
 export function describeWithGlewlwyd(name: string, body: () => void): void {
-  const reason = missing();
-  if (reason === undefined) {
-    describe(name, body);
-  } else if (process.env['CI'] === 'true') {
-    describe(name, () => {
-      it('runs against glewlwyd', () => {
-        throw new Error(reason);
-      });
-    });
-  } else {
-    console.warn(`skipping "${name}": ${reason}`);
-    describe.skip(name, body);
-  }
+  describeWhenInstalled(name, missing(), body);
 }
 
 export interface GlewlwydUser {
