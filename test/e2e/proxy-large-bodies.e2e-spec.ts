@@ -122,12 +122,13 @@ describe('large bodies stream through the gateway process', () => {
     const growth300 = peakAfter300 - peakAfterSmall;
     // the figures are part of the issue's evidence
     console.log(`gateway peak RSS: ${(peakAfterSmall / MB).toFixed(1)} MB after 1 MB, +${(growth100 / MB).toFixed(1)} MB after 100 MB, +${(growth300 / MB).toFixed(1)} MB after 300 MB up and down`);
-    // Streaming, not buffering: a buffering proxy grows by the body's size (+200 MB between the two
-    // transfers); a streaming one stays where the runtime's heap sizing put it after the first
-    // (Node 24's larger young generation and lazier collection of external buffers account for
-    // tens of MB on the first large transfer, Node 20 for a few).
+    // Streaming, not buffering: a buffering proxy grows by the body's size (at least +200 MB between
+    // the two transfers); a streaming one stays near where the runtime's heap sizing put it after the
+    // first (Node 24's larger young generation and lazier collection of external buffers account for
+    // tens of MB on the first large transfer and up to ~35 MB of noise after it on a busy machine,
+    // so the bound sits halfway between that noise and what buffering costs).
     expect(growth100).toBeLessThan(80 * MB);
-    expect(peakAfter300 - peakAfter100).toBeLessThan(30 * MB);
+    expect(peakAfter300 - peakAfter100).toBeLessThan(100 * MB);
   });
 });
 
