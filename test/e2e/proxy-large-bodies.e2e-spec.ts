@@ -129,7 +129,8 @@ describe('large bodies stream through the gateway process', () => {
     // so the bound sits halfway between that noise and what buffering costs).
     expect(growth100).toBeLessThan(80 * MB);
     expect(peakAfter300 - peakAfter100).toBeLessThan(100 * MB);
-  });
+    // 800 MB through three processes on a shared 2-core machine: a budget, not a speed assertion
+  }, 240_000);
 });
 
 describe('API_MAX_BODY_MB', () => {
