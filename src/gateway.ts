@@ -4,20 +4,12 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { AppModule } from './app.module.js';
-import { CLOCK, type Clock } from './common/clock.js';
-import { clientErrorHandler } from './common/client-error.js';
-import { installConnectionLimits, serverOptions } from './common/connection-limits.js';
+import type { Clock } from './common/clock.js';
+import { createLogger, NestPinoLogger, requestIdFor } from './common/logger.js';
 import { sendProblem } from './common/problem.js';
-import { createLogger, NestPinoLogger, redactUrl, requestIdFor } from './common/logger.js';
 import type { Config } from './config/config.js';
-import { registerSessionCookie } from './session/session-cookie.js';
-import { registerSecurityHeaders } from './common/security-headers.js';
-import { ApiProxyRoutes } from './proxy/api-proxy.routes.js';
-import { dispatchUpgrades } from './proxy/upgrade-dispatch.js';
-import { registerLoginRateLimit } from './auth/login-rate-limit.js';
-import { FrontchannelLogoutRoutes } from './auth/frontchannel-logout.routes.js';
-import { Metrics } from './metrics/metrics.js';
-import { SpaRoutes } from './spa/spa.routes.js';
+import { clientErrorHandler } from './server/client-error.js';
+import { serverOptions } from './server/connection-limits.js';
 
 export interface GatewayOptions {
   /** Where log lines go (tests capture them); stdout by default. */
@@ -32,14 +24,17 @@ export interface Gateway {
 }
 
 /**
- * Builds the whole gateway from a validated Config. main.ts and the tests both use it, so tests
- * run the real thing without touching process.env. The caller listens.
+ * Builds the whole gateway from a validated Config: the Fastify server's options, then the Nest
+ * application, whose modules register their own routes and hooks at init. main.ts and the tests
+ * both use it, so tests run the real thing without touching process.env. The caller listens.
  */
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = createLogger(config, options.logDestination);
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
-    // One line per request, written in onResponse below, instead of Fastify's two.
+    // no Nest middleware: without middie, no hook of its own runs on every request
+    skipMiddie: true,
+    // One line per request, written by the server module's request log, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     genReqId: requestIdFor,
     clientErrorHandler,
@@ -57,39 +52,6 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     logger: new NestPinoLogger(logger),
     abortOnError: false,
   });
-  const fastify = app.getHttpAdapter().getInstance();
-  installConnectionLimits(fastify, config, logger);
-  await registerSessionCookie(fastify, config);
-  registerSecurityHeaders(fastify);
-  await app.get(FrontchannelLogoutRoutes).register(fastify);
-  registerLoginRateLimit(fastify, config, app.get<Clock>(CLOCK));
-  const apiProxy = app.get(ApiProxyRoutes);
-  await apiProxy.register(fastify);
-  const spa = app.get(SpaRoutes);
-  await spa.register(fastify);
-  dispatchUpgrades(fastify, apiProxy, spa);
-  // callback-style hooks: an async hook costs a promise per request on the hot path
-  fastify.addHook('onRequest', (request, reply, done) => {
-    void reply.header('x-request-id', request.id);
-    done();
-  });
-  const metrics = app.get(Metrics);
-  fastify.addHook('onResponse', (request, reply, done) => {
-    metrics.observeRequest(request.url, reply.statusCode, reply.elapsedTime);
-    request.log.info(
-      {
-        event: 'request',
-        method: request.method,
-        url: redactUrl(request.url),
-        route: request.routeOptions.url,
-        status: reply.statusCode,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      },
-      'request',
-    );
-    done();
-  });
-  for (const warning of config.warnings) logger.warn({ event: 'config_warning' }, warning);
   await app.init();
   return { app, logger };
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { onRequestHookHandler } from 'fastify';
 import type { Clock } from '../common/clock.js';
 import { clientKey } from '../common/client-address.js';
 import { GatewayError } from '../common/gateway-error.js';
@@ -8,7 +8,6 @@ import type { Config } from '../config/config.js';
 const WINDOW_MS = 60_000;
 /** Addresses tracked per window; beyond it new addresses pass untracked rather than grow memory without bound. */
 const DEFAULT_MAX_TRACKED = 100_000;
-const LOGIN_ROUTE = '/auth/login';
 
 /** Too many `/auth/login` requests from one client address. */
 export class LoginRateLimitedError extends GatewayError {
@@ -70,25 +69,21 @@ export class LoginRateLimiter {
 }
 
 /**
- * Limits `/auth/login` per client address (`request.ip`: the socket address, or X-Forwarded-For
- * when TRUST_PROXY names the proxy). Each login creates provider-side state, so a flood is cheap
- * for the sender and not for the provider. Answers 429 with Retry-After.
+ * The `/auth/login` route's own onRequest hook: limits it per client address (`request.ip`: the
+ * socket address, or X-Forwarded-For when TRUST_PROXY names the proxy). Each login creates
+ * provider-side state, so a flood is cheap for the sender and not for the provider. Answers 429
+ * with Retry-After. Undefined when AUTH_RATE_LIMIT_PER_MINUTE is 0.
  */
-export function registerLoginRateLimit(fastify: FastifyInstance, config: Config, clock: Clock): void {
+export function loginRateLimit(config: Config, clock: Clock): onRequestHookHandler | undefined {
   const limit = config.ops.authRateLimitPerMinute;
-  if (limit === 0) return;
+  if (limit === 0) return undefined;
   const limiter = new LoginRateLimiter(limit, clock);
-  // callback style: this hook runs on every request, and an async hook costs a promise each time
-  fastify.addHook('onRequest', (request, reply, done) => {
-    if (request.routeOptions.url !== LOGIN_ROUTE) {
-      done();
-      return;
-    }
+  return (request, reply, done) => {
     const retryAfterS = limiter.take(request.ip);
     if (retryAfterS === undefined) {
       done();
       return;
     }
     sendProblem(request, reply, new LoginRateLimitedError(retryAfterS));
-  });
+  };
 }

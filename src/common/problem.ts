@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from './gateway-error.js';
 import { requestClassOf } from './request-class.js';
+import { applySecurityHeaders } from './security-headers.js';
 
 /** RFC 9457 problem details, as the gateway sends them. */
 export interface Problem {
@@ -207,6 +208,8 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   }
   for (const [name, value] of Object.entries(reply.getHeaders())) if (!keepsOnProblem(name, value)) reply.removeHeader(name);
   reply.status(mapped.status);
+  // a problem is the gateway's own response wherever it is written (an /api refusal, a root 404)
+  applySecurityHeaders(reply);
   if (mapped.retryAfterS !== undefined) reply.header('retry-after', String(mapped.retryAfterS));
   if (wantsHtml(request)) {
     void reply.type('text/html; charset=utf-8').send(problemPage(problem));

@@ -6,7 +6,7 @@ import { requestIdFor } from '../common/logger.js';
 import { mapError, sendProblem } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
-import { decodeSessionCookie, type SessionCookie } from '../session/session-cookie.js';
+import { decodeSessionCookie, registerSessionCookie, type SessionCookie } from '../session/session-cookie.js';
 import type { SessionRecord } from '../session/session-store.js';
 import { ApiPipeline, type ApiExchange } from './api-pipeline.js';
 import { ProxyService, type Upstream } from './proxy.service.js';
@@ -27,21 +27,30 @@ export class ApiProxyRoutes {
     private readonly websockets: WebSocketSessions,
   ) {}
 
-  async register(fastify: FastifyInstance): Promise<void> {
-    await fastify.register((scope, _options, done) => {
-      // leave /api bodies unread: they stream to the upstream, whatever their type or size
-      scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
-      const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => this.pipeline.run(new HttpExchange(this.proxy, request, reply));
-      scope.all('/api', handler);
-      scope.all('/api/*', handler);
-      done();
-    });
+  /** The /api scope, with the session cookie plugin (its decoder serves the handshakes too). */
+  private scope: FastifyInstance | undefined;
+
+  /**
+   * Registers /api in its own scope: the session cookie (decoded by secure-session's hook, and its
+   * clearing written on a refusal) and nothing else the rest of the gateway needs.
+   */
+  async register(scope: FastifyInstance): Promise<void> {
+    await registerSessionCookie(scope, this.config);
+    // leave /api bodies unread: they stream to the upstream, whatever their type or size
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
+    const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => this.pipeline.run(new HttpExchange(this.proxy, request, reply));
+    scope.all('/api', handler);
+    scope.all('/api/*', handler);
+    this.scope = scope;
   }
 
-  /** A WebSocket handshake on /api (its socket's 'error' listener is already on: upgrade dispatch). */
-  handleUpgrade(fastify: FastifyInstance, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    return this.pipeline.run(new UpgradeExchange(this.proxy, this.websockets, fastify, this.config.session.cookie.name, req, socket, head));
+  /** A WebSocket handshake on /api (its socket's 'error' listener is already on: the upgrade router). */
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const scope = this.scope;
+    // a handshake before the server is ready cannot happen: the listener starts after it
+    if (scope === undefined) throw new Error('the /api scope is not registered');
+    await this.pipeline.run(new UpgradeExchange(this.proxy, this.websockets, scope, this.config.session.cookie.name, req, socket, head));
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { refuseSocket, statusProblem } from './problem.js';
+import { refuseSocket, statusProblem } from '../common/problem.js';
 
 interface ConnectionError extends Error {
   code?: string;

@@ -1,13 +1,12 @@
 import type { IncomingMessage, ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.js';
-import { clientKey, trustedPeers } from './client-address.js';
-import { requestIdFor } from './logger.js';
-import { refuseSocket, statusProblem } from './problem.js';
-import { requestClassOf } from './request-class.js';
+import { clientKey, trustedPeers } from '../common/client-address.js';
+import { requestIdFor } from '../common/logger.js';
+import { refuseSocket, statusProblem } from '../common/problem.js';
+import { requestClassOf } from '../common/request-class.js';
 
 /**
  * How often Node looks for requests past their headers timeout (its default, 30 s, would let a
@@ -37,7 +36,7 @@ export function serverOptions(config: Config): { readonly keepAliveTimeout: numb
  * beyond which a connection is destroyed at once, never queued; SERVER_REQUEST_TIMEOUT_S for every
  * request outside /api; CONNECT refused. The probes on METRICS_PORT are another server, not capped.
  */
-export function installConnectionLimits(fastify: FastifyInstance, config: Config, log: Logger): void {
+export function installConnectionLimits(fastify: FastifyInstance, config: Config, log: FastifyBaseLogger): void {
   const server = fastify.server;
   // net.Server closes connections beyond it before they are accepted into the HTTP machinery
   server.maxConnections = config.connections.max;
@@ -67,7 +66,7 @@ export function installConnectionLimits(fastify: FastifyInstance, config: Config
 }
 
 /** Counts open connections per client key (an IPv4 address or an IPv6 /64) and destroys the ones over the cap. */
-function perClientCap(cap: number, isTrusted: (address: string | undefined) => boolean, log: Logger): (socket: Socket) => void {
+function perClientCap(cap: number, isTrusted: (address: string | undefined) => boolean, log: FastifyBaseLogger): (socket: Socket) => void {
   const open = new Map<string, number>();
   return (socket) => {
     const address = socket.remoteAddress;

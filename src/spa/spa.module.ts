@@ -1,7 +1,29 @@
-import { Module } from '@nestjs/common';
+import { Module, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { registerSecurityHeaders } from '../common/security-headers.js';
 import { ProxyModule } from '../proxy/proxy.module.js';
+import { fastifyOf } from '../server/http-scope.js';
+import { UpgradeRouter } from '../server/upgrade-router.js';
 import { SpaRoutes } from './spa.routes.js';
 
-/** The single-page app on the gateway's origin; gateway.ts registers SpaRoutes on Fastify. */
-@Module({ imports: [ProxyModule], providers: [SpaRoutes], exports: [SpaRoutes] })
-export class SpaModule {}
+/**
+ * The single-page app on the gateway's origin: its routes in a scope of their own (with the
+ * gateway's security headers), and the dev server's hot-reload handshakes.
+ */
+@Module({ imports: [ProxyModule], providers: [SpaRoutes] })
+export class SpaModule implements OnModuleInit {
+  constructor(
+    private readonly host: HttpAdapterHost,
+    private readonly routes: SpaRoutes,
+    private readonly upgrades: UpgradeRouter,
+  ) {}
+
+  onModuleInit(): void {
+    const fastify = fastifyOf(this.host);
+    void fastify.register(async (scope) => {
+      registerSecurityHeaders(scope);
+      await this.routes.register(scope);
+    });
+    this.upgrades.handle('spa', (req, socket, head) => this.routes.handleUpgrade(fastify, req, socket, head));
+  }
+}

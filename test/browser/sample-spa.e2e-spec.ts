@@ -6,6 +6,7 @@ import { SESSION_STORE, type SessionStore, type SessionTokens } from '../../src/
 import { describeInChromium, launchChromium, serveStaticSite, type ChromiumSession, type StaticSite } from '../support/chromium.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { eventually } from '../support/wait.js';
+import { sessionIdInCookie } from '../support/gateway-state.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
@@ -106,7 +107,7 @@ describeInChromium('the sample SPA in Chromium', () => {
   async function sessionTokens(): Promise<SessionTokens> {
     const sealed = (await browser.context.cookies(spa)).find((c) => c.name === cookieName)?.value;
     if (sealed === undefined) throw new Error('Chromium holds no session cookie');
-    const sid: unknown = stack.gateway.app.getHttpAdapter().getInstance().decodeSecureSession(decodeURIComponent(sealed))?.get('sid');
+    const sid = await sessionIdInCookie(stack.gateway.app, sealed);
     if (typeof sid !== 'string') throw new Error('the session cookie carries no session id');
     const record = await stack.gateway.app.get<SessionStore>(SESSION_STORE).get(sessionKey(sid));
     if (record === undefined) throw new Error('the session cookie names no live session');

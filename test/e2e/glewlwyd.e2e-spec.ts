@@ -10,6 +10,7 @@ import { freePort } from '../support/ports.js';
 import { testEnvironment } from '../support/test-env.js';
 import { startUpstream, type RunningUpstream } from '../support/upstream.js';
 import { eventually, waitUntilReady } from '../support/wait.js';
+import { sessionIdInCookie } from '../support/gateway-state.js';
 
 /**
  * The whole flow against glewlwyd 2.7.5, a production OpenID provider nobody here wrote, driven in
@@ -72,7 +73,7 @@ describeWithGlewlwyd('the gateway in front of glewlwyd (a real OpenID provider),
   async function session(): Promise<SessionRecord | undefined> {
     const sealed = (await chromium.context.cookies(app)).find((c) => c.name === gateway.config.session.cookie.name)?.value;
     if (sealed === undefined) return undefined;
-    const sid: unknown = gateway.app.getHttpAdapter().getInstance().decodeSecureSession(decodeURIComponent(sealed))?.get('sid');
+    const sid = await sessionIdInCookie(gateway.app, sealed);
     if (typeof sid !== 'string') return undefined;
     return gateway.app.get<SessionStore>(SESSION_STORE).get(sessionKey(sid));
   }

@@ -1,5 +1,5 @@
 import { BrowserClient } from '../support/browser.js';
-import { sessionOf } from '../support/gateway-state.js';
+import { sessionOf, sessionIdInCookie } from '../support/gateway-state.js';
 import { freePort } from '../support/ports.js';
 import { spawnChild, waitForLine, type Child } from '../support/processes.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -54,7 +54,7 @@ describe('logs of a full login, API call, refresh and logout', () => {
       remember('logout value', record.logoutValue);
       for (const cookie of await browser.cookies(gateway.url)) remember(`cookie ${cookie.name}`, cookie.value);
       const sealed = (await browser.cookies(gateway.url)).find((cookie) => cookie.name === '__Host-bff-session')?.value ?? '';
-      const sid: unknown = gateway.app.getHttpAdapter().getInstance().decodeSecureSession(decodeURIComponent(sealed))?.get('sid');
+      const sid = await sessionIdInCookie(gateway.app, sealed);
       remember('session id', typeof sid === 'string' ? sid : undefined);
     };
     await rememberSession();

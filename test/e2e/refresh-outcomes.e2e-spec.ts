@@ -98,13 +98,18 @@ describe('refresh outcomes against a misbehaving provider', () => {
 
   it('backs off after an outage: 10 calls during the wait reach the provider once, and the first success after it resets', async () => {
     stack.rogue.refreshScenario = answering(503, '');
+    // held: however slow the machine, the 10 calls fall inside the first 1 s wait
+    stack.gateway.clock.hold();
     const answers: Answer[] = [];
     for (let i = 0; i < 10; i++) answers.push(await api());
     expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 10 }, () => 503));
     expect(stack.rogue.refreshCount).toBe(1);
     stack.rogue.refreshScenario = lasting;
-    // the 1 s wait ends by itself; polling is bounded and counts nothing until then
-    await eventually(async () => ((await api()).status === 200 ? true : undefined), 5_000, '/api 200 after the back-off');
+    stack.gateway.clock.advance(999);
+    expect((await api()).status).toBe(503);
+    expect(stack.rogue.refreshCount).toBe(1);
+    stack.gateway.clock.advance(2);
+    expect((await api()).status).toBe(200);
     expect(stack.rogue.refreshCount).toBe(2);
     expect((await api()).status).toBe(200);
     expect(stack.rogue.refreshCount).toBe(2);

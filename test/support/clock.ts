@@ -9,9 +9,16 @@ import type { Clock } from '../../src/common/clock.js';
  */
 export class OffsetClock implements Clock {
   private offsetMs = 0;
+  /** While held, the real instant the clock stands at: a test that must not depend on how fast the machine is holds it. */
+  private heldAt: number | undefined;
 
   now(): number {
-    return Date.now() + this.offsetMs;
+    return (this.heldAt ?? Date.now()) + this.offsetMs;
+  }
+
+  /** Stops the clock at the current real time: from now on only advance() moves it. */
+  hold(): void {
+    this.heldAt ??= Date.now();
   }
 
   advance(ms: number): void {
@@ -21,5 +28,6 @@ export class OffsetClock implements Clock {
   /** Back to real time, for the next test of a shared gateway. */
   reset(): void {
     this.offsetMs = 0;
+    this.heldAt = undefined;
   }
 }

@@ -1,6 +1,8 @@
 import fastifySecureSession from '@fastify/secure-session';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { CONFIG } from '../../src/config/config.module.js';
+import type { Config } from '../../src/config/config.js';
 import { sessionKey } from '../../src/session/session-cookie.js';
 import { deriveKeys } from '../../src/session/secret-keys.js';
 import { SESSION_STORE, type SessionRecord, type SessionStore } from '../../src/session/session-store.js';
@@ -17,23 +19,33 @@ export async function sessionOf(app: NestFastifyApplication, browser: BrowserCli
   return { store, record };
 }
 
-/** The raw session id inside a browser's sealed session cookie, opened with the gateway's own keys. */
+/** The raw session id inside a browser's sealed session cookie, opened with the gateway's own keys (each scope that reads the cookie has its own decoder: none is on the root). */
 export async function sessionIdOf(app: NestFastifyApplication, browser: BrowserClient, gatewayUrl: string, cookieName = '__Host-bff-session'): Promise<string> {
   const sealed = (await browser.cookies(gatewayUrl)).find((c) => c.name === cookieName)?.value;
   if (sealed === undefined) throw new Error('the browser holds no session cookie');
-  const sid: unknown = app.getHttpAdapter().getInstance().decodeSecureSession(decodeURIComponent(sealed))?.get('sid');
+  return sessionIdInCookie(app, sealed);
+}
+
+/** The session id a sealed session cookie value (as the browser holds it) carries, opened with the gateway's keys. */
+export async function sessionIdInCookie(app: NestFastifyApplication, sealed: string): Promise<string> {
+  const sid = await withSealer(app.get<Config>(CONFIG).session.secrets, (sealer) => sealer.decodeSecureSession(decodeURIComponent(sealed))?.get('sid'));
   if (typeof sid !== 'string') throw new Error('the session cookie carries no session id');
   return sid;
 }
 
-/** A session cookie value carrying `sid`, sealed for real under the keys of `secrets` (as a gateway with those secrets would). */
-export async function sealSessionCookie(secrets: readonly string[], sid: string): Promise<string> {
+/** Runs `use` with secure-session under the cookie keys of `secrets`, as a gateway with those secrets has it. */
+async function withSealer<T>(secrets: readonly string[], use: (sealer: FastifyInstance) => T): Promise<T> {
   const sealer = Fastify();
   await sealer.register(fastifySecureSession, { key: deriveKeys(secrets, 'cookie'), cookieName: 'sealer' });
   await sealer.ready();
   try {
-    return encodeURIComponent(sealer.encodeSecureSession(sealer.createSecureSession({ sid })));
+    return use(sealer);
   } finally {
     await sealer.close();
   }
+}
+
+/** A session cookie value carrying `sid`, sealed for real under the keys of `secrets` (as a gateway with those secrets would). */
+export async function sealSessionCookie(secrets: readonly string[], sid: string): Promise<string> {
+  return withSealer(secrets, (sealer) => encodeURIComponent(sealer.encodeSecureSession(sealer.createSecureSession({ sid }))));
 }
