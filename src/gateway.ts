@@ -5,6 +5,7 @@ import { LogController, type FastifyError, type FastifyReply, type FastifyReques
 import type { DestinationStream, Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import { CLOCK, type Clock } from './common/clock.js';
+import { registerCanonicalHost } from './common/canonical-host.js';
 import { clientErrorHandler } from './common/client-error.js';
 import { installConnectionLimits, serverOptions } from './common/connection-limits.js';
 import { sendProblem } from './common/problem.js';
@@ -59,6 +60,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   });
   const fastify = app.getHttpAdapter().getInstance();
   installConnectionLimits(fastify, config, logger);
+  registerCanonicalHost(fastify, config);
   await registerSessionCookie(fastify, config);
   registerSecurityHeaders(fastify);
   await app.get(FrontchannelLogoutRoutes).register(fastify);
