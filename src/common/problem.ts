@@ -3,7 +3,7 @@ import { STATUS_CODES, validateHeaderName, validateHeaderValue, type ServerRespo
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from './gateway-error.js';
-import { requestClassOf } from './request-class.js';
+import { acceptsHtml, requestClassOf } from './request-class.js';
 
 /** RFC 9457 problem details, as the gateway sends them. */
 export interface Problem {
@@ -89,7 +89,7 @@ export function wantsHtml(request: FastifyRequest): boolean {
   const accept = request.headers.accept ?? '';
   if (requestClassOf(request.url) === 'api') return false;
   if (/application\/(problem\+)?json/.test(accept)) return false;
-  return request.headers['sec-fetch-mode'] === 'navigate' || accept.includes('text/html');
+  return request.headers['sec-fetch-mode'] === 'navigate' || acceptsHtml(accept);
 }
 
 function escapeHtml(text: string): string {
