@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tools/**', 'coverage/**', 'test/artifacts/**', 'bench/results/**', 'demo/spa/**/*.js', 'jest.config.mjs', 'eslint.config.js'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tools/**', 'coverage/**', 'test/artifacts/**', 'bench/results/**', 'examples/**', 'demo/spa/**/*.js', 'jest.config.mjs', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

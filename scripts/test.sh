@@ -39,6 +39,8 @@ done
 
 step "npm ci"
 npm ci --no-audit --no-fund || fail "npm ci"
+# the React + Vite example (its own package.json) is built and driven by the browser tests
+[ -x examples/react-vite/node_modules/.bin/vite ] || npm ci --prefix examples/react-vite --no-audit --no-fund || fail "npm ci --prefix examples/react-vite"
 
 # The suite runs on the supported LTS the image ships (Node 24), taken from the npm registry as a
 # package into .tools/ (the `node` wrapper package relies on an install script npm may skip); the

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { canonicalHostRedirect } from '../common/canonical-host.js';
 import { CLOCK, type Clock } from '../common/clock.js';
 import { registerSecurityHeaders } from '../common/security-headers.js';
 import { CONFIG } from '../config/config.module.js';
@@ -26,7 +27,7 @@ export interface MeResponse {
 /**
  * /auth/*: the code flow, who is signed in, and the logout channels, in one scope of their own with
  * the hooks only they need: the session cookie, the gateway's security headers, no caching, and the
- * login rate limit on /auth/login alone.
+ * canonical host and the login rate limit on /auth/login alone.
  */
 @Injectable()
 export class AuthRoutes {
@@ -47,8 +48,10 @@ export class AuthRoutes {
       void reply.header('cache-control', 'no-store');
       done(null, payload);
     });
+    // the canonical host first: a login attempt on the wrong host is redirected, not counted
     const limit = loginRateLimit(this.config, this.clock);
-    scope.get('/auth/login', limit === undefined ? {} : { onRequest: limit }, (request, reply) => this.startLogin(request, reply));
+    const loginHooks = limit === undefined ? [canonicalHostRedirect(this.config)] : [canonicalHostRedirect(this.config), limit];
+    scope.get('/auth/login', { onRequest: loginHooks }, (request, reply) => this.startLogin(request, reply));
     scope.get('/auth/callback', (request, reply) => this.callback(request, reply));
     scope.get('/auth/me', (request) => this.me(request));
     scope.get('/auth/logout', (request, reply) => this.logoutByLink(request, reply));

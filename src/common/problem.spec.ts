@@ -1,5 +1,5 @@
 import { BadRequestError } from './gateway-error.js';
-import { mapError, rawProblemResponse, statusProblem } from './problem.js';
+import { mapError, problemPage, rawProblemResponse, statusProblem, type Problem } from './problem.js';
 
 describe('statusProblem (the one status table)', () => {
   it.each([
@@ -41,5 +41,23 @@ describe('rawProblemResponse', () => {
     const raw = rawProblemResponse(mapError(new BadRequestError('No.')), 'req-2');
     expect(raw).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(raw).toContain('"detail":"No."');
+  });
+});
+
+describe('problemPage', () => {
+  const mismatch: Problem = { type: '/problems/login_state_mismatch', title: 'Sign-in could not be verified', status: 400, code: 'login_state_mismatch', detail: 'Start again.', instance: 'r1' };
+
+  it('names PUBLIC_URL on a login_state_mismatch page: the address sign-in has to start on', () => {
+    const page = problemPage(mismatch, 'http://localhost:3000');
+    expect(page).toContain('Open <a href="http://localhost:3000/">http://localhost:3000/</a> in this browser');
+  });
+
+  it('adds nothing for other codes, or without a canonical URL', () => {
+    expect(problemPage({ ...mismatch, code: 'login_denied' }, 'http://localhost:3000')).not.toContain('localhost');
+    expect(problemPage(mismatch)).not.toContain('Open <a');
+  });
+
+  it('escapes the URL it names', () => {
+    expect(problemPage(mismatch, 'https://a.example/"><script>')).not.toContain('<script>');
   });
 });

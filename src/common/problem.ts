@@ -3,7 +3,7 @@ import { STATUS_CODES, validateHeaderName, validateHeaderValue, type ServerRespo
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from './gateway-error.js';
-import { requestClassOf } from './request-class.js';
+import { acceptsHtml, requestClassOf } from './request-class.js';
 import { applySecurityHeaders } from './security-headers.js';
 
 /** RFC 9457 problem details, as the gateway sends them. */
@@ -90,15 +90,27 @@ export function wantsHtml(request: FastifyRequest): boolean {
   const accept = request.headers.accept ?? '';
   if (requestClassOf(request.url) === 'api') return false;
   if (/application\/(problem\+)?json/.test(accept)) return false;
-  return request.headers['sec-fetch-mode'] === 'navigate' || accept.includes('text/html');
+  return request.headers['sec-fetch-mode'] === 'navigate' || acceptsHtml(accept);
 }
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export function problemPage(problem: Problem): string {
-  const detail = problem.detail === undefined ? '' : `<p>${escapeHtml(problem.detail)}</p>`;
+/**
+ * What a page adds for a code, given PUBLIC_URL. A login cookie lives on the host sign-in started
+ * on, and the provider returns to PUBLIC_URL: a sign-in started on another name for the gateway
+ * (127.0.0.1 for localhost) ends in login_state_mismatch, and only the URL itself tells the user why.
+ */
+const PAGE_HINTS: Readonly<Record<string, (canonicalUrl: string) => string>> = {
+  login_state_mismatch: (url) =>
+    `<p>Sign-in must start and end at the same address. Open <a href="${escapeHtml(url)}/">${escapeHtml(url)}/</a> in this browser (not another name or address for it) and sign in again.</p>`,
+};
+
+/** The HTML page for a navigation; `canonicalUrl` (PUBLIC_URL) lets it name the address to open. */
+export function problemPage(problem: Problem, canonicalUrl?: string): string {
+  const hint = canonicalUrl === undefined ? undefined : PAGE_HINTS[problem.code]?.(canonicalUrl);
+  const detail = (problem.detail === undefined ? '' : `<p>${escapeHtml(problem.detail)}</p>`) + (hint ?? '');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${problem.status} ${escapeHtml(problem.title)}</title>
@@ -212,7 +224,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   applySecurityHeaders(reply);
   if (mapped.retryAfterS !== undefined) reply.header('retry-after', String(mapped.retryAfterS));
   if (wantsHtml(request)) {
-    void reply.type('text/html; charset=utf-8').send(problemPage(problem));
+    void reply.type('text/html; charset=utf-8').send(problemPage(problem, request.server.canonicalUrl));
   } else {
     void reply.type('application/problem+json').send(JSON.stringify(problem));
   }

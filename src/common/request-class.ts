@@ -20,3 +20,16 @@ export function requestClassOf(url: string): RequestClass {
   if (OPS_PATHS.some((prefix) => underPrefix(path, prefix))) return 'ops';
   return 'spa';
 }
+
+/**
+ * True when the Accept header lists `text/html` (or `application/xhtml+xml`) with a non-zero
+ * weight: what browsers send for navigations (and iframes), never for scripts, styles, images or fetch().
+ */
+export function acceptsHtml(accept: string | undefined): boolean {
+  return (accept ?? '').split(',').some((range) => {
+    const [type = '', ...params] = range.split(';').map((part) => part.trim().toLowerCase());
+    if (type !== 'text/html' && type !== 'application/xhtml+xml') return false;
+    const q = params.find((param) => param.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
+}

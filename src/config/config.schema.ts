@@ -129,6 +129,17 @@ export const variables = {
 
   SPA_DIR: { schema: z.string().min(1), description: 'Folder of the single-page app\'s static files, served at `/` (default: the bundled sample SPA).' },
   SPA_UPSTREAM_URL: { schema: httpUrl, description: 'A frontend dev server to proxy the SPA to instead of `SPA_DIR` (hot-reload WebSocket included).' },
+  SPA_IMMUTABLE_PATHS: {
+    schema: csv.pipe(z.array(z.string().regex(/^\/[^?#\\]+\/$/, 'each entry must be a folder path such as /assets/ (starting and ending with "/")'))),
+    default: '/assets/',
+    description:
+      'Comma-separated folders of `SPA_DIR` that hold only content-hashed build output (Vite\'s `/assets/`): their files are cached for a year as immutable, and a missing file there is a 404 even for a navigation. Elsewhere a file is immutable when its name carries a Vite/Rollup, webpack, esbuild or Angular CLI content hash; `index.html` and anything else is `no-cache`.',
+  },
+  SPA_CSP: {
+    schema: z.string().regex(/^[\x20-\x7e]+$/, 'must be one line of printable ASCII (a Content-Security-Policy header value)'),
+    description:
+      'Content-Security-Policy for the SPA\'s responses from `SPA_DIR` or the bundled sample (default: `frame-ancestors \'none\'` for `SPA_DIR`, a strict policy for the sample). A Vite build runs under `default-src \'self\'; script-src \'self\'; style-src \'self\'; img-src \'self\' data:; connect-src \'self\'; base-uri \'none\'; form-action \'self\'; frame-ancestors \'none\'`. Not applied to `SPA_UPSTREAM_URL` (dev servers inject inline scripts).',
+  },
 
   METRICS_PORT: { schema: port, description: 'Serve `/metrics` on this port instead of the main one; `/healthz` and `/readyz` are served there too (liveness probes that the connection caps never starve).' },
   AUTH_RATE_LIMIT_PER_MINUTE: { schema: z.coerce.number().int().min(0), default: '300', description: '`/auth/login` requests per client address per minute (429 beyond); `0` turns it off.' },

@@ -156,6 +156,18 @@ describe('loadConfig', () => {
   it('requires REDIS_URL for the redis store', () => {
     expect(problemsOf({ ...valid, SESSION_STORE: 'redis' })).toEqual(['REDIS_URL: required when SESSION_STORE=redis']);
   });
+
+  it('reads the SPA\'s immutable folders (default /assets/) and its Content-Security-Policy', () => {
+    expect(loadConfig(valid).spa).toMatchObject({ immutablePaths: ['/assets/'], csp: undefined });
+    const custom = loadConfig({ ...valid, SPA_IMMUTABLE_PATHS: '/assets/, /static/js/', SPA_CSP: "default-src 'self'" });
+    expect(custom.spa).toMatchObject({ immutablePaths: ['/assets/', '/static/js/'], csp: "default-src 'self'" });
+  });
+
+  it('names SPA folders that are not folder paths and a Content-Security-Policy that would break the header', () => {
+    const problems = problemsOf({ ...valid, SPA_IMMUTABLE_PATHS: '/assets', SPA_CSP: "default-src 'self'\r\nSet-Cookie: x=1" });
+    expect(problems.map((p) => p.split(':')[0])).toEqual(['SPA_IMMUTABLE_PATHS', 'SPA_CSP']);
+    expect(problemsOf({ ...valid, SPA_IMMUTABLE_PATHS: '/' })).toHaveLength(1);
+  });
 });
 
 /** What loadConfig makes of an environment: the config, or the problems it names. */
@@ -172,7 +184,7 @@ function outcome(env: Environment): unknown {
  * Values to try as a stand-in default, in environments where a variable can show its effect (the cookie
  * switch matters only on a plain-http origin): the first pair the schema accepts and that changes the outcome is used.
  */
-const CANDIDATES = ['1', '2', 'true', 'production', 'debug', 'pretty', 'client_secret_post', 'redis'];
+const CANDIDATES = ['1', '2', 'true', 'production', 'debug', 'pretty', 'client_secret_post', 'redis', '/static/'];
 const BASES: readonly Environment[] = [valid, { ...valid, PUBLIC_URL: 'http://gateway.internal' }];
 
 /** Runs `body` while the schema's default of `spec` is `value`. */

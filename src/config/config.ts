@@ -248,7 +248,12 @@ function buildConfig(v: Complete, d: Derived) {
       cookie: { name: d.secureCookie ? '__Host-bff-session' : 'bff-session', secure: d.secureCookie },
     },
     redis: { url: v.REDIS_URL, password: v.REDIS_PASSWORD, keyPrefix: v.REDIS_KEY_PREFIX },
-    spa: { dir: v.SPA_DIR, upstreamUrl: v.SPA_UPSTREAM_URL === undefined ? undefined : withoutTrailingSlash(v.SPA_UPSTREAM_URL) },
+    spa: {
+      dir: v.SPA_DIR,
+      upstreamUrl: v.SPA_UPSTREAM_URL === undefined ? undefined : withoutTrailingSlash(v.SPA_UPSTREAM_URL),
+      immutablePaths: v.SPA_IMMUTABLE_PATHS,
+      csp: v.SPA_CSP,
+    },
     ops: {
       metricsPort: v.METRICS_PORT,
       authRateLimitPerMinute: v.AUTH_RATE_LIMIT_PER_MINUTE,

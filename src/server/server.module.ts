@@ -1,5 +1,6 @@
 import { Global, Inject, Module, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { decorateCanonicalUrl } from '../common/canonical-host.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { Metrics } from '../metrics/metrics.js';
@@ -26,6 +27,7 @@ export class ServerModule implements OnModuleInit {
     const fastify = fastifyOf(this.host);
     installConnectionLimits(fastify, this.config, fastify.log);
     registerRequestLog(fastify, this.metrics);
+    decorateCanonicalUrl(fastify, this.config);
     this.upgrades.listen(fastify);
     for (const warning of this.config.warnings) fastify.log.warn({ event: 'config_warning' }, warning);
   }

@@ -1,4 +1,4 @@
-import { requestClassOf } from '../common/request-class.js';
+import { acceptsHtml, requestClassOf } from '../common/request-class.js';
 
 /**
  * Pure decisions about SPA paths: which paths the gateway keeps for itself, which requests are
@@ -48,27 +48,55 @@ export interface SpaRequest {
 }
 
 /**
- * A navigation the SPA's router handles in the browser: GET or HEAD, asking for HTML, and a last
- * segment without a file extension. `/assets/app.js` that is missing stays a 404: answering a
- * script request with index.html would hide a broken deployment behind a MIME-type error.
+ * A navigation the SPA's router may handle in the browser: GET or HEAD asking for HTML. The path's
+ * shape does not matter (`/users/john.doe`, `/releases/v1.2`, `/people/ann@example.com` are routes
+ * too); the caller answers index.html only when no file exists there. A script or image request
+ * never asks for HTML, so a missing `/assets/app.js` stays a 404 instead of a MIME-type error.
  */
-export function isClientRoute(request: SpaRequest): boolean {
-  if (request.method !== 'GET' && request.method !== 'HEAD') return false;
-  if (!(request.accept ?? '').includes('text/html')) return false;
-  const lastSegment = request.path.slice(request.path.lastIndexOf('/') + 1);
-  return !lastSegment.includes('.');
+export function isNavigation(request: SpaRequest): boolean {
+  return (request.method === 'GET' || request.method === 'HEAD') && acceptsHtml(request.accept);
 }
 
-/** Base64url-ish hashes as Vite/Rollup (8 characters) and esbuild write them. */
-const SHORT_HASH = /^[A-Za-z0-9_-]{8}$/;
-/** Hex hashes as webpack and Parcel write them (`[contenthash]`, 8 to 64 digits). */
-const HEX_HASH = /^[0-9a-f]{8,64}$/;
+/** True when the path lies in one of the folders (`/assets/`) that hold only hashed build output. */
+export function isUnderPrefix(path: string, folders: readonly string[]): boolean {
+  return folders.some((folder) => path.startsWith(folder));
+}
 
 /**
- * True for a file name carrying a content hash, e.g. `app.3f9a1c2b.js`, `main.3f9a1c2b.chunk.js`,
- * `index-DsQ3aZ1x.js`: its content can never change under that name, so it may be cached forever.
- * A hash is a run of characters after `.` or `-` and before a later `.`: 8 base64url characters, or
- * 8-64 hex digits, containing a digit (so words such as `settings` or `deadbeef` do not count).
+ * Hashes the common bundlers put in file names, each tried on the run between a `.` or `-` and a
+ * later `.`. Rules are read top to bottom, first match wins.
+ * - hex with a digit, 8-64 long: webpack `[contenthash]`, Parcel, Angular CLI (webpack builder);
+ * - hex without a digit, at least 16 long: no word is made of a-f that long;
+ * - 8 base64url characters with a digit: Vite/Rollup/Rolldown, esbuild;
+ * - 8 characters of esbuild's base32 (`[A-Z2-7]`), all upper case: esbuild and Angular CLI's
+ *   application builder (`chunk-ABCDEFGH.js`);
+ * - 8 base64url characters without a digit (a quarter of Vite's hashes) that do not read as words
+ *   (`getUsers`, `Settings`, `arrow-up` are names, `CLDdwZDr` is a hash; the 2% of hashes that read
+ *   like words are left to SPA_IMMUTABLE_PATHS).
+ */
+const HASH_RULES: ReadonlyArray<{ readonly rule: string; readonly when: (run: string) => boolean }> = [
+  { rule: 'hex', when: (run) => /^[0-9a-f]{8,64}$/.test(run) && /\d/.test(run) },
+  { rule: 'long hex', when: (run) => /^[a-f]{16,64}$/.test(run) },
+  { rule: 'base64url with a digit', when: (run) => /^[A-Za-z0-9_-]{8}$/.test(run) && /\d/.test(run) && /[A-Za-z]/.test(run) },
+  { rule: 'esbuild base32', when: (run) => /^[A-Z2-7]{8}$/.test(run) },
+  { rule: 'base64url without a digit', when: (run) => /^[A-Za-z_-]{8}$/.test(run) && !looksLikeWords(run) },
+];
+
+/**
+ * `settings`, `getUsers`, `Settings`, `arrow-up`, `my_homePage`: words of two or more letters, each
+ * with a vowel, lower case or capitalised, joined by `-`, `_` or a change of case. Random base64url
+ * rarely looks like that (`fWbNmdIt`, `wmygyClw`, `DDLS-Z_H` do not).
+ */
+function looksLikeWords(run: string): boolean {
+  const words = run.split(/[-_]|(?=[A-Z])/);
+  return words.every((word) => /^[A-Z]?[a-z]+$/.test(word) && word.length >= 2 && /[aeiouy]/i.test(word));
+}
+
+/**
+ * True for a file name carrying a content hash (`app.3f9a1c2b.js`, `index-DsQ3aZ1x.js`,
+ * `hero-CLDdwZDr.png`, `chunk-ABCDEFGH.js`, `main.7a3f2c9e1b4d6f80.js`): its content can never
+ * change under that name, so it may be cached forever. Rollup hashes may contain `-`, so every run
+ * from each separator to the next `.` is tried.
  */
 export function isHashedAsset(fileName: string): boolean {
   for (let start = 0; start < fileName.length; start++) {
@@ -76,11 +104,8 @@ export function isHashedAsset(fileName: string): boolean {
     if (separator !== '.' && separator !== '-') continue;
     const end = fileName.indexOf('.', start + 1);
     if (end === -1) return false;
-    // Rollup hashes may contain "-": try every run that starts here and ends at the next ".".
-    const candidate = fileName.slice(start + 1, end);
-    if (!/\d/.test(candidate)) continue;
-    if (SHORT_HASH.test(candidate) && /[A-Za-z]/.test(candidate)) return true;
-    if (HEX_HASH.test(candidate)) return true;
+    const run = fileName.slice(start + 1, end);
+    if (HASH_RULES.some((rule) => rule.when(run))) return true;
   }
   return false;
 }

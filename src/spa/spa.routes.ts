@@ -1,18 +1,18 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requestIdFor } from '../common/logger.js';
 import { sendProblem } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ProxyService, type Upstream } from '../proxy/proxy.service.js';
-import { decodeSpaPath, isClientRoute, isDotfilePath, isGatewayPath, isHashedAsset } from './spa-paths.js';
+import { decodeSpaPath, isDotfilePath, isGatewayPath, isHashedAsset, isNavigation, isUnderPrefix } from './spa-paths.js';
 import { InvalidSpaPathError, SpaDevServerUnavailableError } from './spa.errors.js';
 
 /**
@@ -37,7 +37,6 @@ const SAMPLE_SPA_CSP =
  */
 @Injectable()
 export class SpaRoutes {
-  private readonly log = new Logger(SpaRoutes.name);
   /** The frontend dev server, through the same forwarding (and header policies) as /api, without credentials. */
   private readonly devServer: Upstream | undefined;
 
@@ -51,18 +50,22 @@ export class SpaRoutes {
   }
 
   async register(fastify: FastifyInstance): Promise<void> {
-    if (this.devServer !== undefined) {
-      this.log.log(`serving the SPA from the frontend dev server ${this.config.spa.upstreamUrl ?? ''}`);
+    const upstreamUrl = this.config.spa.upstreamUrl;
+    if (this.devServer !== undefined && upstreamUrl !== undefined) {
+      // the origin only: a URL may carry credentials
+      fastify.log.info({ event: 'spa_source', source: 'dev_server', url: new URL(upstreamUrl).origin }, 'serving the SPA from a frontend dev server (SPA_UPSTREAM_URL)');
       await this.registerDevServer(fastify, this.devServer);
       return;
     }
     const sample = this.config.spa.dir === undefined;
     const root = sample ? SAMPLE_SPA_DIR : resolve(this.config.spa.dir ?? '.');
+    // at info: a typo in SPA_DIR's name would otherwise serve the sample app without a word
+    fastify.log.info({ event: 'spa_source', source: sample ? 'sample' : 'dir', dir: root }, sample ? 'serving the bundled sample SPA (SPA_DIR is unset)' : 'serving the SPA from SPA_DIR');
     if (!existsSync(join(root, 'index.html'))) {
-      this.log.warn(`${sample ? 'the sample SPA' : 'SPA_DIR'} (${root}) has no index.html: client routes will answer 404`);
-    } else {
-      this.log.log(`serving the ${sample ? 'sample SPA' : 'SPA'} from ${root}`);
+      fastify.log.warn({ event: 'spa_index_missing', dir: root }, 'the SPA folder has no index.html: navigations will answer 404');
     }
+    const csp = this.config.spa.csp ?? (sample ? SAMPLE_SPA_CSP : undefined);
+    const immutablePaths = this.config.spa.immutablePaths;
     await fastify.register(fastifyStatic, {
       root,
       serve: false,
@@ -71,8 +74,8 @@ export class SpaRoutes {
       index: false,
       cacheControl: false,
       setHeaders: (reply, filePath) => {
-        void reply.header('cache-control', isHashedAsset(basename(filePath)) ? CACHE_IMMUTABLE : CACHE_REVALIDATE);
-        if (sample && filePath.endsWith('.html')) void reply.header('content-security-policy', SAMPLE_SPA_CSP);
+        void reply.header('cache-control', isImmutable(root, filePath, immutablePaths) ? CACHE_IMMUTABLE : CACHE_REVALIDATE);
+        if (csp !== undefined && filePath.endsWith('.html')) void reply.header('content-security-policy', csp);
       },
     });
     fastify.route({ method: ['GET', 'HEAD'], url: '/*', handler: (request, reply) => this.serveStatic(request, reply, root) });
@@ -104,16 +107,15 @@ export class SpaRoutes {
       reply.callNotFound();
       return reply;
     }
-    if (path === '/') return reply.sendFile('index.html');
-    if (isClientRoute({ method: request.method, path, accept: request.headers.accept }) && !(await isFile(join(root, path)))) {
+    if (!path.endsWith('/') && (await isFile(join(root, path)))) return reply.sendFile(path);
+    // By intent, not by name: a navigation to any path without a file is a client route (dots
+    // included), except in the hashed-output folders, where a miss is a broken deployment.
+    if (isNavigation({ method: request.method, path, accept: request.headers.accept }) && !isUnderPrefix(path, this.config.spa.immutablePaths)) {
       return reply.sendFile('index.html');
     }
-    if (path.endsWith('/')) {
-      reply.callNotFound();
-      return reply;
-    }
-    // a missing file or a directory ends in callNotFound(): Nest's 404 problem
-    return reply.sendFile(path);
+    if (path === '/') return reply.sendFile('index.html');
+    reply.callNotFound();
+    return reply;
   }
 
   private async registerDevServer(fastify: FastifyInstance, devServer: Upstream): Promise<void> {
@@ -141,6 +143,14 @@ export class SpaRoutes {
     reply.raw.setHeader('x-request-id', request.id);
     this.proxy.forward(request.raw, reply.raw, devServer, request.url, request.id, request.log);
   }
+}
+
+/** index.html never (it names the hashed files); files in SPA_IMMUTABLE_PATHS or with a content hash in their name. */
+function isImmutable(root: string, filePath: string, immutablePaths: readonly string[]): boolean {
+  const name = basename(filePath);
+  if (name === 'index.html') return false;
+  const urlPath = `/${relative(root, filePath).split(sep).join('/')}`;
+  return isUnderPrefix(urlPath, immutablePaths) || isHashedAsset(name);
 }
 
 async function isFile(path: string): Promise<boolean> {
