@@ -13,6 +13,7 @@ import { ProxyModule } from './proxy/proxy.module.js';
 import { SpaModule } from './spa/spa.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { ServerModule } from './server/server.module.js';
+import { TracingModule } from './tracing/tracing.module.js';
 
 /** What a caller may replace in the module graph (tests: a clock they can move). */
 export interface AppOverrides {
@@ -24,7 +25,7 @@ export class AppModule {
   static forRoot(config: Config, overrides: AppOverrides = {}): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), ClockModule.forRoot(overrides.clock), MetricsModule, ServerModule, HealthModule, OidcModule, SessionModule, AuthModule, ProxyModule, SpaModule],
+      imports: [ConfigModule.forRoot(config), ClockModule.forRoot(overrides.clock), MetricsModule, TracingModule, ServerModule, HealthModule, OidcModule, SessionModule, AuthModule, ProxyModule, SpaModule],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };
   }

@@ -141,6 +141,38 @@ export const variables = {
       'Content-Security-Policy for the SPA\'s responses from `SPA_DIR` or the bundled sample (default: `frame-ancestors \'none\'` for `SPA_DIR`, a strict policy for the sample). A Vite build runs under `default-src \'self\'; script-src \'self\'; style-src \'self\'; img-src \'self\' data:; connect-src \'self\'; base-uri \'none\'; form-action \'self\'; frame-ancestors \'none\'`. Not applied to `SPA_UPSTREAM_URL` (dev servers inject inline scripts).',
   },
 
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: {
+    schema: httpUrl,
+    description:
+      'OpenTelemetry: where spans are sent (OTLP over HTTP, JSON encoding), e.g. `http://collector:4318/v1/traces`. Tracing is off unless this or `OTEL_EXPORTER_OTLP_ENDPOINT` is set.',
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: { schema: httpUrl, description: 'OpenTelemetry: the collector\'s base URL; spans go to `{it}/v1/traces` unless `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set.' },
+  OTEL_EXPORTER_OTLP_HEADERS: {
+    schema: z.string(),
+    secret: true,
+    description: 'OpenTelemetry: headers for the collector, `key=value` pairs separated by commas, values percent-encoded (an API key, say; or `OTEL_EXPORTER_OTLP_HEADERS_FILE`).',
+  },
+  OTEL_EXPORTER_OTLP_PROTOCOL: {
+    schema: z.enum(['http/json'], { error: 'only http/json is supported (OTLP over HTTP with the JSON encoding; collectors accept it on the same port as http/protobuf)' }),
+    default: 'http/json',
+    description: 'OpenTelemetry: the OTLP transport; `http/json` only.',
+  },
+  OTEL_SERVICE_NAME: { schema: z.string().min(1), default: 'bff-gateway', description: 'OpenTelemetry: `service.name` of the gateway\'s spans.' },
+  OTEL_RESOURCE_ATTRIBUTES: { schema: z.string(), default: '', description: 'OpenTelemetry: more resource attributes, `key=value` pairs separated by commas (`deployment.environment=prod`).' },
+  OTEL_TRACES_SAMPLER: {
+    schema: z.enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio']),
+    default: 'parentbased_always_on',
+    description: 'OpenTelemetry sampler: `always_on`, `always_off`, `traceidratio`, or the `parentbased_` form of each (the parent is only ever a trusted one: see `TRACING_TRUST_INCOMING`).',
+  },
+  OTEL_TRACES_SAMPLER_ARG: { schema: z.coerce.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1'), default: '1', description: 'OpenTelemetry: the ratio for the `traceidratio` samplers, 0 to 1.' },
+  OTEL_SDK_DISABLED: { schema: bool, default: 'false', description: 'OpenTelemetry: `true` turns tracing off whatever else is set.' },
+  TRACING_TRUST_INCOMING: {
+    schema: bool,
+    default: 'false',
+    description:
+      'An incoming `traceparent` (and `tracestate`) becomes the parent of the gateway\'s request span. By default it is only linked, since any browser can send one; it is never forwarded to upstreams either way (the gateway sends its own).',
+  },
+
   METRICS_PORT: { schema: port, description: 'Serve `/metrics` on this port instead of the main one; `/healthz` and `/readyz` are served there too (liveness probes that the connection caps never starve).' },
   AUTH_RATE_LIMIT_PER_MINUTE: { schema: z.coerce.number().int().min(0), default: '300', description: '`/auth/login` requests per client address per minute (429 beyond); `0` turns it off.' },
   TRUST_PROXY: {

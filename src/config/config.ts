@@ -126,6 +126,28 @@ function parseExtraAuthParams(value: string, problems: string[]): Record<string,
   return params;
 }
 
+/** OpenTelemetry's `key=value,key=value` lists (W3C Baggage syntax, values percent-encoded). */
+function parseKeyValueList(name: string, value: string, problems: string[]): Record<string, string> {
+  const pairs: Record<string, string> = {};
+  for (const item of value.split(',')) {
+    if (item.trim() === '') continue;
+    const eq = item.indexOf('=');
+    const key = item.slice(0, eq).trim();
+    let decoded: string | undefined;
+    try {
+      decoded = eq > 0 ? decodeURIComponent(item.slice(eq + 1).trim()) : undefined;
+    } catch {
+      decoded = undefined;
+    }
+    if (key === '' || decoded === undefined) {
+      problems.push(`${name}: expected key=value pairs separated by commas`);
+      return {};
+    }
+    pairs[key] = decoded;
+  }
+  return pairs;
+}
+
 function withoutTrailingSlash(url: string): string {
   return url.replace(/\/+$/, '');
 }
@@ -188,10 +210,12 @@ export function loadConfig(env: Environment): Config {
     warnings.push('METRICS_PORT is unset: /metrics is served on the public port; set METRICS_PORT (the image uses 9464) and keep that port internal');
   }
   const extraAuthParams = parseExtraAuthParams(v.OIDC_EXTRA_AUTH_PARAMS, problems);
+  const otlpHeaders = parseKeyValueList('OTEL_EXPORTER_OTLP_HEADERS', v.OTEL_EXPORTER_OTLP_HEADERS ?? '', problems);
+  const resourceAttributes = parseKeyValueList('OTEL_RESOURCE_ATTRIBUTES', v.OTEL_RESOURCE_ATTRIBUTES, problems);
 
   if (problems.length > 0 || !isComplete(v)) throw new ConfigError(problems);
 
-  const config: Config = buildConfig(v, { publicUrl, publicOrigin: publicParsed.origin, secureCookie, routes, extraAuthParams, warnings });
+  const config: Config = buildConfig(v, { publicUrl, publicOrigin: publicParsed.origin, secureCookie, routes, extraAuthParams, otlpHeaders, resourceAttributes, warnings });
   deepFreeze(config);
   return config;
 }
@@ -202,7 +226,23 @@ interface Derived {
   readonly secureCookie: boolean;
   readonly routes: ProxyRoute[];
   readonly extraAuthParams: Record<string, string>;
+  readonly otlpHeaders: Record<string, string>;
+  readonly resourceAttributes: Record<string, string>;
   readonly warnings: string[];
+}
+
+function tracingConfig(v: Complete, d: Derived) {
+  const endpoint = v.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (v.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? undefined : `${withoutTrailingSlash(v.OTEL_EXPORTER_OTLP_ENDPOINT)}/v1/traces`);
+  if (endpoint === undefined || v.OTEL_SDK_DISABLED) return undefined;
+  return {
+    endpoint,
+    headers: d.otlpHeaders,
+    serviceName: v.OTEL_SERVICE_NAME,
+    resourceAttributes: d.resourceAttributes,
+    sampler: v.OTEL_TRACES_SAMPLER,
+    samplerRatio: v.OTEL_TRACES_SAMPLER_ARG,
+    trustIncoming: v.TRACING_TRUST_INCOMING,
+  };
 }
 
 /** The nested Config from validated values; its return type is the Config type. */
@@ -254,6 +294,8 @@ function buildConfig(v: Complete, d: Derived) {
       immutablePaths: v.SPA_IMMUTABLE_PATHS,
       csp: v.SPA_CSP,
     },
+    /** OpenTelemetry; undefined when off (no endpoint, or OTEL_SDK_DISABLED). */
+    tracing: tracingConfig(v, d),
     ops: {
       metricsPort: v.METRICS_PORT,
       authRateLimitPerMinute: v.AUTH_RATE_LIMIT_PER_MINUTE,

@@ -1,19 +1,43 @@
+import { context, type Span } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
 import { redactUrl } from '../common/logger.js';
+import { requestClassOf } from '../common/request-class.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { Tracing } from '../tracing/tracing.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request's span while tracing is on (its children hang off it through the active context). */
+    traceSpan: Span | null;
+  }
+}
 
 /**
  * Root hooks, because every request has them, matched or not, /api included: its id on the
- * response, one access-log line and the request metric. Callback style: an async hook costs a
- * promise per request on the hot path.
+ * response, its span when tracing is on, one access-log line and the request metric. Callback
+ * style: an async hook costs a promise per request on the hot path.
  */
-export function registerRequestLog(fastify: FastifyInstance, metrics: Metrics): void {
+export function registerRequestLog(fastify: FastifyInstance, metrics: Metrics, tracing: Tracing): void {
+  fastify.decorateRequest('traceSpan', null);
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
-    done();
+    const traced = tracing.startRequest(`${request.method} ${requestClassOf(request.url)}`, request.headers, {
+      'http.request.method': request.method,
+      'url.path': redactUrl(request.url).split('?')[0] ?? '/',
+      'http.route': request.routeOptions.url ?? 'unmatched',
+      'bff.request_id': request.id,
+    });
+    if (traced === undefined) {
+      done();
+      return;
+    }
+    request.traceSpan = traced.span;
+    // the rest of the request (hooks, handler, every await in them) runs with this span active
+    context.with(traced.context, done);
   });
   fastify.addHook('onResponse', (request, reply, done) => {
     metrics.observeRequest(request.url, reply.statusCode, reply.elapsedTime);
+    if (request.traceSpan !== null) tracing.endRequest(request.traceSpan, reply.statusCode);
     request.log.info(
       {
         event: 'request',

@@ -7,6 +7,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { installConnectionLimits } from './connection-limits.js';
 import { fastifyOf } from './http-scope.js';
 import { registerRequestLog } from './request-log.js';
+import { Tracing } from '../tracing/tracing.js';
 import { UpgradeRouter } from './upgrade-router.js';
 
 /**
@@ -21,12 +22,13 @@ export class ServerModule implements OnModuleInit {
     @Inject(CONFIG) private readonly config: Config,
     private readonly metrics: Metrics,
     private readonly upgrades: UpgradeRouter,
+    private readonly tracing: Tracing,
   ) {}
 
   onModuleInit(): void {
     const fastify = fastifyOf(this.host);
     installConnectionLimits(fastify, this.config, fastify.log);
-    registerRequestLog(fastify, this.metrics);
+    registerRequestLog(fastify, this.metrics, this.tracing);
     decorateCanonicalUrl(fastify, this.config);
     this.upgrades.listen(fastify);
     for (const warning of this.config.warnings) fastify.log.warn({ event: 'config_warning' }, warning);
