@@ -315,7 +315,9 @@ export class RedisSessionStore implements SessionStore {
       return;
     }
     await this.redis.quit().then(
-      () => undefined,
+      // QUIT ends the connection to the primary only: in Sentinel mode the connections that watch
+      // for a failover (+switch-master) would go on reconnecting and hold the process open
+      () => this.redis.disconnect(),
       // a frozen Redis never answers QUIT: drop the socket instead
       () => this.redis.disconnect(),
     );
