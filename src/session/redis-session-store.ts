@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
+import { Cluster } from 'ioredis';
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import { RecordSeal } from './record-seal.js';
@@ -301,7 +302,13 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async ping(): Promise<void> {
-    await this.call(() => this.redis.ping());
+    if (!(this.redis instanceof Cluster)) {
+      await this.call(() => this.redis.ping());
+      return;
+    }
+    // a node answers PING while the cluster refuses every key (a shard without a primary): ask for the cluster's state
+    const info = await this.call(() => this.redis.call('CLUSTER', 'INFO'));
+    if (typeof info !== 'string' || !/^cluster_state:ok\r?$/m.test(info)) throw new SessionStoreUnavailableError(new Error('the Redis Cluster is not serving every slot (cluster_state is not ok)'));
   }
 
   size(): undefined {

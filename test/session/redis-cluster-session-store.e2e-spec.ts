@@ -7,7 +7,8 @@ import { newSessionId, sessionKey } from '../../src/session/session-cookie.js';
 import type { SessionRecord } from '../../src/session/session-store.js';
 import { OffsetClock } from '../support/clock.js';
 import { startRedisCluster, type RunningRedisCluster } from '../support/redis.js';
-import { describeSessionStore, newId, sessionRecord } from './session-store.contract.js';
+import { SessionStoreUnavailableError } from '../../src/session/session.errors.js';
+import { describeSessionStore, eventually, newId, sessionRecord } from './session-store.contract.js';
 
 const SECRET = 'cluster-test-secret-0123456789abcdef';
 const OTHER_SECRET = 'other-cluster-secret-0123456789abcdef';
@@ -151,5 +152,31 @@ describe('RedisSessionStore on a 3-master Redis Cluster', () => {
         await rotated.close();
       }
     });
+  });
+
+  // last: it takes a master down and brings it back
+  describe('readiness', () => {
+    it('reports the store unavailable while a shard has no primary, and available once it is back', async () => {
+      const store = await openStore(new OffsetClock());
+      const victim = cluster?.masters[1];
+      if (victim === undefined) throw new Error('the cluster did not start');
+      const answers = (): Promise<boolean> =>
+        store.ping().then(
+          () => true,
+          (error: unknown) => {
+            if (error instanceof SessionStoreUnavailableError) return false;
+            throw error;
+          },
+        );
+      try {
+        expect(await answers()).toBe(true);
+        await victim.stop('SIGKILL');
+        await eventually('the cluster notices the lost shard', async () => !(await answers()), 20_000);
+        await victim.restart();
+        await eventually('the shard is back', answers, 20_000);
+      } finally {
+        await store.close();
+      }
+    }, 60_000);
   });
 });
