@@ -1,10 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { BrowserClient } from '../support/browser.js';
+import { runGatewayToExit } from '../support/gateway-process.js';
 import { sessionIdOf } from '../support/gateway-state.js';
 import { addressList, startRedisCluster, type RunningRedisCluster } from '../support/redis.js';
 import { answerOf, startRogueStack, type RogueStack, type TokenContext } from '../support/rogue-op.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { testEnvironment } from '../support/test-env.js';
 
 const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -36,6 +38,12 @@ describe('sessions on a 3-master Redis Cluster', () => {
     }
     return counts;
   }
+
+  it('passes the store round trip of node dist/main.js --check-config (its probe session carries a slot tag too)', async () => {
+    const result = await runGatewayToExit(testEnvironment({ SESSION_STORE: 'redis', REDIS_CLUSTER_NODES: addressList(cluster.masters) }), ['--check-config']);
+    expect(result.stdout).toMatch(/^ {2}ok {4}session store +redis store: write, read and delete of a probe session succeeded$/m);
+    expect(result.stdout).toContain('sessions   redis cluster 127.0.0.1:');
+  });
 
   describe('with the real provider and upstream', () => {
     let stack: Stack;
