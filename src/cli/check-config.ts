@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { systemClock } from '../common/clock.js';
 import { GatewayError } from '../common/gateway-error.js';
 import type { Config } from '../config/config.js';
 import { ReadinessService } from '../health/readiness.service.js';
 import { ProviderMetadata } from '../oidc/provider-metadata.js';
+import { newSessionId, sessionKey } from '../session/session-cookie.js';
 import { createSessionStore } from '../session/session.module.js';
 import type { SessionRecord, SessionStore } from '../session/session-store.js';
 import { displayUrl, summarizeConfig } from './config-summary.js';
@@ -72,9 +72,11 @@ async function checkProvider(provider: ProviderMetadata, config: Config): Promis
 /** A write, a read and a delete of a throw-away session: proves connectivity, permissions and serialisation. */
 async function checkStore(store: SessionStore, config: Config): Promise<CheckOutcome> {
   const now = systemClock.now();
+  const sub = 'bff-gateway-check-config';
   const probe: SessionRecord = {
-    id: `check-config-${randomBytes(16).toString('hex')}`,
-    sub: 'bff-gateway-check-config',
+    // an id as a login makes one (with the store's slot tag on Redis Cluster), named for operators
+    id: `check-config-${sessionKey(newSessionId(store.sessionTag(sub)))}`,
+    sub,
     providerSid: undefined,
     claims: {},
     tokens: { accessToken: 'probe', accessTokenExpiresAt: now + 60_000, refreshToken: undefined, idToken: 'probe', scope: undefined },

@@ -36,6 +36,14 @@ describe('summarizeConfig', () => {
     expect(text).toContain('trusted proxies: 10.0.0.0/8');
   });
 
+  it('names the sentinels and the primary, or the cluster nodes, instead of a URL', () => {
+    const { REDIS_URL: _url, ...withoutUrl } = environment;
+    const sentinel = summarizeConfig(loadConfig({ ...withoutUrl, REDIS_SENTINELS: 's-1:26379,[::1]:26380', REDIS_SENTINEL_NAME: 'sessions' })).join('\n');
+    const cluster = summarizeConfig(loadConfig({ ...withoutUrl, REDIS_CLUSTER_NODES: 'n-1:7000,n-2:7001' })).join('\n');
+    expect(sentinel).toContain('redis primary "sessions" via sentinels s-1:26379, [::1]:26380 (key prefix bff:, REDIS_PASSWORD not set)');
+    expect(cluster).toContain('redis cluster n-1:7000, n-2:7001 (key prefix bff:');
+  });
+
   it('fits on one screen', () => {
     expect(text.split('\n').length).toBeLessThanOrEqual(14);
   });

@@ -20,11 +20,19 @@ function spaSource(config: Config): string {
   return 'the bundled sample SPA';
 }
 
+function redisTarget(connection: Config['redis']['connection']): string {
+  if (connection === undefined) return '(not configured)';
+  const list = (nodes: readonly { host: string; port: number }[]): string => nodes.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)).join(', ');
+  if ('clusterNodes' in connection) return `cluster ${list(connection.clusterNodes)}`;
+  if ('sentinels' in connection) return `primary "${connection.sentinelName}" via sentinels ${list(connection.sentinels)}`;
+  return displayUrl(connection.url);
+}
+
 function storeLine(config: Config): string {
   const { session, redis } = config;
   const timing = `idle ${session.idleTimeoutS} s, absolute ${session.absoluteTimeoutS} s, refresh ${session.refreshSkewS} s before expiry`;
   if (session.store === 'memory') return `memory (up to ${session.maxEntries} sessions, this process only); ${timing}`;
-  return `redis ${displayUrl(redis.url ?? '')} (key prefix ${redis.keyPrefix}, REDIS_PASSWORD ${setOrNot(redis.password)}); ${timing}`;
+  return `redis ${redisTarget(redis.connection)} (key prefix ${redis.keyPrefix}, REDIS_PASSWORD ${setOrNot(redis.password)}); ${timing}`;
 }
 
 /**

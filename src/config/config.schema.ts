@@ -21,6 +21,23 @@ const positiveSeconds = z.coerce.number().int('must be a whole number of seconds
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' });
 const bool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
 const csv = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+// a host name, an IPv4 address or a bracketed IPv6 address, then a port
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+const hostPortList = csv.pipe(
+  z
+    .array(
+      z.string().transform((entry, ctx) => {
+        const match = HOST_PORT.exec(entry);
+        const port = Number(match?.[3]);
+        if (match === null || port < 1 || port > 65535) {
+          ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of host:port (IPv6 as [address]:port)' });
+          return z.NEVER;
+        }
+        return { host: match[1] ?? match[2] ?? '', port };
+      }),
+    )
+    .min(1, 'must name at least one host:port'),
+);
 
 export const variables = {
   PORT: { schema: port, default: '3000', description: 'Port the gateway listens on.' },
@@ -106,7 +123,11 @@ export const variables = {
     secret: true,
     description: 'Keys the session cookie and the Redis store\'s sealed records: at least 32 characters. A comma-separated list rotates secrets: the first seals new cookies and records, all open existing ones (keep a retired secret listed for `SESSION_ABSOLUTE_TIMEOUT_S`). Or `SESSION_SECRET_FILE`.',
   },
-  SESSION_STORE: { schema: z.enum(['memory', 'redis']), default: 'memory', description: '`memory` (one process) or `redis` (several replicas; needs `REDIS_URL`).' },
+  SESSION_STORE: {
+    schema: z.enum(['memory', 'redis']),
+    default: 'memory',
+    description: '`memory` (one process) or `redis` (several replicas; needs exactly one of `REDIS_URL`, `REDIS_SENTINELS` or `REDIS_CLUSTER_NODES`).',
+  },
   SESSION_IDLE_TIMEOUT_S: { schema: positiveSeconds, default: '1800', description: 'A session ends after this long without activity.' },
   SESSION_ABSOLUTE_TIMEOUT_S: { schema: positiveSeconds, default: '28800', description: 'A session ends this long after sign-in, whatever the activity.' },
   SESSION_MAX_ENTRIES: { schema: z.coerce.number().int().min(1), default: '100000', description: 'Memory store bound: the least recently used session is evicted beyond it.' },
@@ -125,7 +146,18 @@ export const variables = {
 
   REDIS_URL: { schema: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }), description: 'Redis for `SESSION_STORE=redis`; `rediss://` for TLS, password in the URL or `REDIS_PASSWORD`.' },
   REDIS_PASSWORD: { schema: z.string().min(1), secret: true, description: 'Redis password (or `REDIS_PASSWORD_FILE`), if not in `REDIS_URL`.' },
-  REDIS_KEY_PREFIX: { schema: z.string(), default: 'bff:', description: 'Prefix of every Redis key the gateway writes.' },
+  REDIS_SENTINELS: {
+    schema: hostPortList,
+    description:
+      'Redis Sentinel instead of `REDIS_URL`: the sentinels\' `host:port` list, comma-separated. The gateway asks them for the current primary of `REDIS_SENTINEL_NAME` and follows a failover; `REDIS_PASSWORD` is the data nodes\' password.',
+  },
+  REDIS_SENTINEL_NAME: { schema: z.string().min(1), description: 'The name the sentinels monitor the primary under (`sentinel monitor <name> …`); required with `REDIS_SENTINELS`.' },
+  REDIS_CLUSTER_NODES: {
+    schema: hostPortList,
+    description:
+      'Redis Cluster instead of `REDIS_URL`: some of its nodes as a `host:port` list, comma-separated (the rest is discovered). A session\'s keys share one hash slot, tagged by a keyed hash of the user\'s `sub`; `REDIS_PASSWORD` is the nodes\' password.',
+  },
+  REDIS_KEY_PREFIX: { schema: z.string(), default: 'bff:', description: 'Prefix of every Redis key the gateway writes (no `{` or `}` with `REDIS_CLUSTER_NODES`).' },
 
   SPA_DIR: { schema: z.string().min(1), description: 'Folder of the single-page app\'s static files, served at `/` (default: the bundled sample SPA).' },
   SPA_UPSTREAM_URL: { schema: httpUrl, description: 'A frontend dev server to proxy the SPA to instead of `SPA_DIR` (hot-reload WebSocket included).' },

@@ -153,8 +153,45 @@ describe('loadConfig', () => {
     expect(loadConfig(valid).warnings).toEqual([]);
   });
 
-  it('requires REDIS_URL for the redis store', () => {
-    expect(problemsOf({ ...valid, SESSION_STORE: 'redis' })).toEqual(['REDIS_URL: required when SESSION_STORE=redis']);
+  it('requires REDIS_URL, sentinels or cluster nodes for the redis store', () => {
+    expect(problemsOf({ ...valid, SESSION_STORE: 'redis' })).toEqual(['REDIS_URL: required when SESSION_STORE=redis (or REDIS_SENTINELS with REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES)']);
+  });
+
+  describe('Redis Sentinel and Cluster', () => {
+    const redis = { ...valid, SESSION_STORE: 'redis' };
+
+    it('reads sentinels and the primary name, IPv6 included', () => {
+      const config = loadConfig({ ...redis, REDIS_SENTINELS: 'sentinel-a:26379, 10.0.0.2:26380,[::1]:26381', REDIS_SENTINEL_NAME: 'sessions' });
+      expect(config.redis.connection).toEqual({
+        sentinels: [
+          { host: 'sentinel-a', port: 26379 },
+          { host: '10.0.0.2', port: 26380 },
+          { host: '::1', port: 26381 },
+        ],
+        sentinelName: 'sessions',
+      });
+    });
+
+    it('reads cluster nodes', () => {
+      expect(loadConfig({ ...redis, REDIS_CLUSTER_NODES: 'node-1:7000,node-2:7001' }).redis.connection).toEqual({ clusterNodes: [{ host: 'node-1', port: 7000 }, { host: 'node-2', port: 7001 }] });
+    });
+
+    it('keeps a REDIS_URL as the connection', () => {
+      expect(loadConfig({ ...redis, REDIS_URL: 'redis://r:6379' }).redis.connection).toEqual({ url: 'redis://r:6379' });
+    });
+
+    it.each([
+      [{ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'n:7000' }, 'REDIS_CLUSTER_NODES: set only one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES (got REDIS_URL and REDIS_CLUSTER_NODES)'],
+      [{ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_NAME: 'm', REDIS_CLUSTER_NODES: 'n:7000' }, 'REDIS_CLUSTER_NODES: set only one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES (got REDIS_SENTINELS and REDIS_CLUSTER_NODES)'],
+      [{ REDIS_SENTINELS: 's:26379' }, 'REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the name the sentinels monitor the primary under)'],
+      [{ REDIS_URL: 'redis://r:6379', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINEL_NAME: only used with REDIS_SENTINELS'],
+      [{ REDIS_CLUSTER_NODES: 'n:7000', REDIS_KEY_PREFIX: '{bff}:' }, 'REDIS_KEY_PREFIX: must not contain { or } with REDIS_CLUSTER_NODES'],
+      [{ REDIS_CLUSTER_NODES: 'node-without-port' }, 'REDIS_CLUSTER_NODES: must be a comma-separated list of host:port (IPv6 as [address]:port)'],
+      [{ REDIS_SENTINELS: 's:70000', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS: must be a comma-separated list of host:port (IPv6 as [address]:port)'],
+      [{ REDIS_CLUSTER_NODES: ' , ' }, 'REDIS_CLUSTER_NODES: must name at least one host:port'],
+    ])('refuses %j in one line', (env, problem) => {
+      expect(problemsOf({ ...redis, ...env })).toEqual([problem]);
+    });
   });
 
   it('reads the SPA\'s immutable folders (default /assets/) and its Content-Security-Policy', () => {

@@ -152,6 +152,28 @@ function withoutTrailingSlash(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
+/** SESSION_STORE=redis names exactly one way to reach Redis: one URL, sentinels, or cluster nodes. */
+function checkRedisTopology(env: Environment, v: Parsed, problems: string[]): void {
+  // set at all, valid or not (an invalid value is reported on its own line already)
+  const isSet = (name: VariableName): boolean => (env[name] ?? '') !== '';
+  const given = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter(isSet);
+  const [, second] = given;
+  if (given.length === 0) problems.push('REDIS_URL: required when SESSION_STORE=redis (or REDIS_SENTINELS with REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES)');
+  if (second !== undefined) problems.push(`${second}: set only one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES (got ${given.join(' and ')})`);
+  if (isSet('REDIS_SENTINELS') && !isSet('REDIS_SENTINEL_NAME')) problems.push('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the name the sentinels monitor the primary under)');
+  if (!isSet('REDIS_SENTINELS') && isSet('REDIS_SENTINEL_NAME')) problems.push('REDIS_SENTINEL_NAME: only used with REDIS_SENTINELS');
+  // a hash tag in the prefix would pin every key of every session to one slot (one node)
+  if (isSet('REDIS_CLUSTER_NODES') && /[{}]/.test(v.REDIS_KEY_PREFIX)) problems.push('REDIS_KEY_PREFIX: must not contain { or } with REDIS_CLUSTER_NODES');
+}
+
+/** How the Redis store reaches Redis; undefined when none is configured (memory store). */
+function redisConnection(v: Complete) {
+  if (v.REDIS_CLUSTER_NODES !== undefined) return { clusterNodes: v.REDIS_CLUSTER_NODES };
+  if (v.REDIS_SENTINELS !== undefined && v.REDIS_SENTINEL_NAME !== undefined) return { sentinels: v.REDIS_SENTINELS, sentinelName: v.REDIS_SENTINEL_NAME };
+  if (v.REDIS_URL !== undefined) return { url: v.REDIS_URL };
+  return undefined;
+}
+
 /** The address the gateway binds to (the image's HEALTHCHECK probes it), without the rest of the configuration. */
 export function loadServerAddress(env: Environment): { readonly port: number; readonly host: string } {
   const problems: string[] = [];
@@ -199,7 +221,7 @@ export function loadConfig(env: Environment): Config {
     if (route.prefix !== '/api' && !route.prefix.startsWith('/api/')) problems.push(`PROXY_ROUTES: prefix "${route.prefix}" must be /api or below it`);
   }
 
-  if (v.SESSION_STORE === 'redis' && v.REDIS_URL === undefined) problems.push('REDIS_URL: required when SESSION_STORE=redis');
+  if (v.SESSION_STORE === 'redis') checkRedisTopology(env, v, problems);
   if (v.NODE_ENV === 'production' && v.SESSION_STORE === 'memory') {
     warnings.push('memory session store: sessions are lost on restart and are not shared between replicas; set SESSION_STORE=redis for more than one replica');
   }
@@ -287,7 +309,8 @@ function buildConfig(v: Complete, d: Derived) {
       websocketCheckS: v.SESSION_WEBSOCKET_CHECK_S,
       cookie: { name: d.secureCookie ? '__Host-bff-session' : 'bff-session', secure: d.secureCookie },
     },
-    redis: { url: v.REDIS_URL, password: v.REDIS_PASSWORD, keyPrefix: v.REDIS_KEY_PREFIX },
+    /** `connection`: exactly one of { url }, { sentinels, sentinelName } or { clusterNodes } with the redis store. */
+    redis: { connection: redisConnection(v), password: v.REDIS_PASSWORD, keyPrefix: v.REDIS_KEY_PREFIX },
     spa: {
       dir: v.SPA_DIR,
       upstreamUrl: v.SPA_UPSTREAM_URL === undefined ? undefined : withoutTrailingSlash(v.SPA_UPSTREAM_URL),

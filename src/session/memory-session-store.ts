@@ -27,6 +27,10 @@ export class MemorySessionStore implements SessionStore {
     this.sweeper.unref();
   }
 
+  sessionTag(): undefined {
+    return undefined;
+  }
+
   create(record: SessionRecord): Promise<void> {
     this.remove(record.id);
     this.sessions.set(record.id, record);

@@ -1,7 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { loadConfig } from '../config/config.js';
 import { testEnvironment } from '../../test/support/test-env.js';
-import { decodeSessionCookie, readSessionId, registerSessionCookie } from './session-cookie.js';
+import { createHash } from 'node:crypto';
+import { decodeSessionCookie, newSessionId, readSessionId, registerSessionCookie, sessionKey, splitSessionKey } from './session-cookie.js';
 
 const config = loadConfig(testEnvironment({ PUBLIC_URL: 'http://127.0.0.1:3000' }));
 const NAME = config.session.cookie.name;
@@ -68,5 +69,29 @@ describe('decodeSessionCookie', () => {
     ['only a login transaction', { login: { state: 'x' } }],
   ])('holds to the one validity rule: %s is no session id', (_what, data) => {
     expect(sidOf(`${NAME}=${encodeURIComponent(sealed(data))}`)).toBeUndefined();
+  });
+});
+
+describe('session ids and store keys', () => {
+  const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
+  const TAG = 'ab'.repeat(32);
+
+  it('keys an untagged id by its SHA-256 alone', () => {
+    const sid = newSessionId(undefined);
+    expect(sid).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(sessionKey(sid)).toBe(sha256(sid));
+    expect(splitSessionKey(sessionKey(sid))).toBeUndefined();
+  });
+
+  it("keeps a store's tag after the hash of the random part, where the store finds it", () => {
+    const sid = newSessionId(TAG);
+    const [random = ''] = sid.split('.');
+    expect(sid).toBe(`${random}.${TAG}`);
+    expect(sessionKey(sid)).toBe(`${sha256(random)}.${TAG}`);
+    expect(splitSessionKey(sessionKey(sid))).toEqual({ hash: sha256(random), tag: TAG });
+  });
+
+  it.each([['no tag after the dot', 'abc.'], ['a tag that is not lower-case hex', 'abc.XYZ'], ['two dots', 'a.b.cd']])('reads no tag from a key with %s', (_what, key) => {
+    expect(splitSessionKey(key)).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import fastifySecureSession from '@fastify/secure-session';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.js';
@@ -6,7 +6,7 @@ import { deriveKeys } from './secret-keys.js';
 
 declare module '@fastify/secure-session' {
   interface SessionData {
-    /** The session id; the server-side store key is its SHA-256. */
+    /** The session id (with the store's tag, if any); the server-side store key is its SHA-256 (and the tag). */
     sid: string;
     /** Pending login transactions (auth/login-transaction.store.ts parses them). */
     login: unknown;
@@ -57,9 +57,33 @@ export function writeSessionId(session: SessionCookie, sid: string | undefined):
   session.set('sid', sid);
 }
 
-/** The store key for a session id: the raw id never leaves the cookie, so a store dump holds no usable ids. */
+// `<random>.<tag>`: base64url never contains the separator, and the tag is hex
+const TAG_SEPARATOR = '.';
+const TAGGED_KEY = /^([^.]+)\.([0-9a-f]{1,128})$/;
+
+/**
+ * A new session id: 32 random bytes, then the store's tag when it has one (Redis Cluster's hash
+ * slot tag), so that the sealed cookie names where the session lives and a request costs one read.
+ */
+export function newSessionId(tag: string | undefined): string {
+  const random = randomBytes(32).toString('base64url');
+  return tag === undefined ? random : `${random}${TAG_SEPARATOR}${tag}`;
+}
+
+/**
+ * The store key for a session id: the SHA-256 of its random part, so the raw id never leaves the
+ * cookie and a store dump holds no usable ids; a tag travels on unchanged.
+ */
 export function sessionKey(sid: string): string {
-  return hash('sha256', sid, 'hex');
+  const separator = sid.indexOf(TAG_SEPARATOR);
+  if (separator === -1) return hash('sha256', sid, 'hex');
+  return `${hash('sha256', sid.slice(0, separator), 'hex')}${sid.slice(separator)}`;
+}
+
+/** The hash and the tag of a tagged store key; undefined for an untagged one. */
+export function splitSessionKey(storeKey: string): { readonly hash: string; readonly tag: string } | undefined {
+  const match = TAGGED_KEY.exec(storeKey);
+  return match?.[1] === undefined || match[2] === undefined ? undefined : { hash: match[1], tag: match[2] };
 }
 
 /** For logs: the first 8 hex characters of the store key, never the id itself. */

@@ -46,6 +46,11 @@ export interface StoreLock {
  * Every method rejects with SessionStoreUnavailableError when the backing store cannot answer.
  */
 export interface SessionStore {
+  /**
+   * What a new session's id must carry for this store to find it with one read, from the user's
+   * sub: Redis Cluster's hash slot tag (a keyed hash of sub). Undefined for stores that need none.
+   */
+  sessionTag(sub: string): string | undefined;
   /** Adds a new session. It expires at min(idleExpiresAt, absoluteExpiresAt). */
   create(record: SessionRecord): Promise<void>;
   /** The session, or undefined when it does not exist or has expired. */

@@ -15,9 +15,9 @@ import { TokenRefresher } from './token-refresher.js';
 /** The configured store. Redis being down at start-up is not fatal: it reconnects, /readyz says 503 meanwhile. */
 export async function createSessionStore(config: Config, clock: Clock): Promise<SessionStore> {
   if (config.session.store === 'memory') return new MemorySessionStore(config.session.maxEntries, clock);
-  const { url, password, keyPrefix } = config.redis;
-  if (url === undefined) throw new Error('REDIS_URL is required for the redis store (config validation guarantees it)');
-  return RedisSessionStore.open({ url, password, keyPrefix, secrets: config.session.secrets }, clock);
+  const { connection, password, keyPrefix } = config.redis;
+  if (connection === undefined) throw new Error('REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES is required for the redis store (config validation guarantees it)');
+  return RedisSessionStore.open({ ...connection, password, keyPrefix, secrets: config.session.secrets }, clock);
 }
 
 async function storeProvider(config: Config, readiness: ReadinessService, clock: Clock, metrics: Metrics): Promise<SessionStore> {

@@ -6,7 +6,7 @@ import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { userClaims, type IdTokenClaims } from '../oidc/id-token.validator.js';
 import type { TokenResponse } from '../oidc/token-client.js';
-import { readSessionId, sessionKey, sidHash, writeSessionId, type SessionCookie } from './session-cookie.js';
+import { newSessionId, readSessionId, sessionKey, sidHash, writeSessionId, type SessionCookie } from './session-cookie.js';
 import { SessionRequiredError } from './session.errors.js';
 import { SESSION_STORE, type SessionRecord, type SessionStore } from './session-store.js';
 import { accessTokenExpiresAt, slidIdleExpiry } from './session-timing.js';
@@ -93,7 +93,7 @@ export class SessionService {
   async start(request: FastifyRequest, login: NewSession): Promise<StartedSession> {
     const previousSid = readSessionId(request.session);
     const replaced = previousSid === undefined ? undefined : await this.store.get(sessionKey(previousSid));
-    const sid = randomBytes(32).toString('base64url');
+    const sid = newSessionId(this.store.sessionTag(login.claims.sub));
     const now = this.clock.now();
     const { idleTimeoutS, absoluteTimeoutS } = this.config.session;
     const absoluteExpiresAt = now + absoluteTimeoutS * 1000;

@@ -15,6 +15,11 @@ type TracingConfig = NonNullable<Config['tracing']>;
 export type StepSpan = Span | undefined;
 
 const propagator = new W3CTraceContextPropagator();
+const headerSetter = {
+  set: (carrier: OutgoingHttpHeaders | IncomingHttpHeaders, key: string, value: string): void => {
+    carrier[key] = value;
+  },
+};
 const headerGetter = {
   keys: (carrier: IncomingHttpHeaders): string[] => Object.keys(carrier),
   get: (carrier: IncomingHttpHeaders, key: string): string | string[] | undefined => carrier[key],
@@ -95,7 +100,7 @@ export class Tracing implements OnApplicationShutdown {
   /** Puts `span`'s W3C `traceparent` on the headers of an outgoing request. */
   inject(span: StepSpan, headers: OutgoingHttpHeaders | IncomingHttpHeaders): void {
     if (span === undefined) return;
-    propagator.inject(trace.setSpan(context.active(), span), headers, { set: (carrier, key, value) => (carrier[key] = value) });
+    propagator.inject(trace.setSpan(context.active(), span), headers, headerSetter);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../../src/common/clock.js';
+import { newSessionId, sessionKey } from '../../src/session/session-cookie.js';
 import { SessionStoreUnavailableError } from '../../src/session/session.errors.js';
 import type { SessionRecord, SessionStore, SessionTokens, StoreLock } from '../../src/session/session-store.js';
 import type { OffsetClock } from '../support/clock.js';
@@ -108,8 +109,11 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
       return fixture;
     }
 
+    /** A session under an id as SessionService would make it for this store (tagged where the store wants a tag). */
     function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
-      return sessionRecord(current().clock, overrides);
+      const { store, clock } = current();
+      const made = sessionRecord(clock, overrides);
+      return overrides.id === undefined ? { ...made, id: sessionKey(newSessionId(store.sessionTag(made.sub))) } : made;
     }
 
     async function exists(id: string): Promise<boolean> {
