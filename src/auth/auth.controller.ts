@@ -34,24 +34,14 @@ export class AuthController {
    * (none, login, consent, select_account) and `login_hint` are optional. 503 while discovery is loading.
    */
   @Get('login')
-  async startLogin(
-    @Req() request: FastifyRequest,
-    @Res() reply: FastifyReply,
-    @Query('returnTo') returnTo: unknown,
-    @Query('prompt') prompt: unknown,
-    @Query('login_hint') loginHint: unknown,
-  ): Promise<void> {
-    const url = await this.login.start(request, { returnTo, prompt, loginHint });
-    await reply.redirect(url, 302);
+  async startLogin(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    await reply.redirect(await this.login.start(request), 302);
   }
 
   /** The provider's redirect back: validates everything, then starts a session under a new id. */
   @Get('callback')
   async callback(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const result = await this.login.complete(request);
-    const { record, replaced } = await this.sessions.start(request, result);
-    if (replaced !== undefined) await this.login.revokeReplaced(replaced, record);
-    await reply.redirect(result.returnTo, 302);
+    await reply.redirect(await this.login.complete(request), 302);
   }
 
   /** The signed-in user; 401 session_required otherwise. `slide=false` does not extend the idle timeout. */
