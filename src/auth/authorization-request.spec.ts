@@ -49,4 +49,20 @@ describe('buildAuthorizationRequest', () => {
     const { params } = buildAuthorizationRequest(oidc({ OIDC_EXTRA_AUTH_PARAMS: 'audience=https://api.example&access_type=offline' }), {}, NOW);
     expect(params).toMatchObject({ audience: 'https://api.example', access_type: 'offline', code_challenge_method: 'S256' });
   });
+
+  it('forwards the parameters OIDC_LOGIN_PARAMS_ALLOWED lists, over OIDC_EXTRA_AUTH_PARAMS, and no others', () => {
+    const settings = oidc({ OIDC_LOGIN_PARAMS_ALLOWED: 'kc_idp_hint,ui_locales', OIDC_EXTRA_AUTH_PARAMS: 'ui_locales=en&audience=a' });
+    const { params } = buildAuthorizationRequest(settings, { kc_idp_hint: 'github', ui_locales: 'fr', acr_values: 'mfa', nonce: 'forged', state: 'forged' }, NOW);
+    expect(params).toMatchObject({ kc_idp_hint: 'github', ui_locales: 'fr', audience: 'a' });
+    expect(params).not.toHaveProperty('acr_values');
+    expect(params['nonce']).not.toBe('forged');
+    for (const query of [{ kc_idp_hint: ['a', 'b'] }, { kc_idp_hint: 'x'.repeat(257) }, { kc_idp_hint: 'a\r\nb' }]) {
+      expect(() => buildAuthorizationRequest(settings, query, NOW)).toThrow(expect.objectContaining({ code: 'bad_request' }));
+    }
+  });
+
+  it('records max_age from OIDC_EXTRA_AUTH_PARAMS in the transaction, so auth_time is required at the callback', () => {
+    expect(buildAuthorizationRequest(oidc({ OIDC_EXTRA_AUTH_PARAMS: 'max_age=300' }), {}, NOW).transaction.maxAgeS).toBe(300);
+    expect(buildAuthorizationRequest(oidc(), {}, NOW).transaction).not.toHaveProperty('maxAgeS');
+  });
 });

@@ -7,6 +7,11 @@ import { safeReturnTo } from './return-to.js';
 export type Prompt = 'none' | 'login' | 'consent' | 'select_account';
 const PROMPTS: ReadonlySet<string> = new Set<Prompt>(['none', 'login', 'consent', 'select_account']);
 const MAX_LOGIN_HINT_LENGTH = 256;
+const MAX_FORWARDED_LENGTH = 256;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+/** Always forwarded, and checked on their own. */
+const BUILT_IN = new Set(['prompt', 'login_hint']);
 
 /** Everything one authorization request sends, and the transaction the callback will need. */
 export interface AuthorizationRequest {
@@ -19,7 +24,10 @@ export interface AuthorizationRequest {
 
 /**
  * Step 1 of a login: the parameters of the authorization request, from `/auth/login`'s query
- * (`returnTo`, `prompt`, `login_hint`) and the configuration. 400 for a bad prompt or login_hint.
+ * (`returnTo`, `prompt`, `login_hint`, and those OIDC_LOGIN_PARAMS_ALLOWED lists) and the
+ * configuration. A forwarded parameter overrides OIDC_EXTRA_AUTH_PARAMS (so does `prompt`: the
+ * strategy sets it last); protocol parameters are never forwarded (config refuses to list them).
+ * 400 for a bad value.
  */
 export function buildAuthorizationRequest(oidc: Config['oidc'], query: Readonly<Record<string, unknown>>, now: number): AuthorizationRequest {
   const prompt = query['prompt'];
@@ -35,11 +43,13 @@ export function buildAuthorizationRequest(oidc: Config['oidc'], query: Readonly<
     codeVerifier: randomValue(),
     returnTo: safeReturnTo(query['returnTo']),
     createdAt: now,
+    ...(oidc.maxAgeS === undefined ? {} : { maxAgeS: oidc.maxAgeS }),
   };
   return {
     transaction,
     params: {
       ...oidc.extraAuthParams,
+      ...forwardedParams(oidc.loginParamsAllowed, query),
       nonce: transaction.nonce,
       // RFC 9700 §2.1.1: PKCE S256 for confidential clients too
       code_challenge: createHash('sha256').update(transaction.codeVerifier).digest('base64url'),
@@ -48,6 +58,19 @@ export function buildAuthorizationRequest(oidc: Config['oidc'], query: Readonly<
     prompt,
     loginHint,
   };
+}
+
+function forwardedParams(allowed: readonly string[], query: Readonly<Record<string, unknown>>): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const name of allowed) {
+    const value = query[name];
+    if (value === undefined || BUILT_IN.has(name)) continue;
+    if (typeof value !== 'string' || value.length > MAX_FORWARDED_LENGTH || CONTROL_CHARACTERS.test(value)) {
+      throw new BadRequestError(`${name} must be given once, as at most ${MAX_FORWARDED_LENGTH} characters without control characters.`);
+    }
+    params[name] = value;
+  }
+  return params;
 }
 
 function isPrompt(value: string): value is Prompt {

@@ -38,9 +38,9 @@ describe('exchangeCode', () => {
 
   it('sends the transaction\'s PKCE verifier and requires an ID token', async () => {
     const seen: string[] = [];
-    await expect(exchangeCode(async (code, verifier) => (seen.push(code, verifier), tokens), 'c', transaction)).resolves.toMatchObject({ id_token: 'id' });
+    await expect(exchangeCode((code, verifier) => (seen.push(code, verifier), Promise.resolve(tokens)), 'c', transaction)).resolves.toMatchObject({ id_token: 'id' });
     expect(seen).toEqual(['c', 'v']);
-    await expect(exchangeCode(async () => ({ access_token: 'at', token_type: 'Bearer' }), 'c', transaction)).rejects.toMatchObject({ code: 'token_response_invalid', status: 502 });
+    await expect(exchangeCode(() => Promise.resolve({ access_token: 'at', token_type: 'Bearer' }), 'c', transaction)).rejects.toMatchObject({ code: 'token_response_invalid', status: 502 });
   });
 
   it('turns a refused code into login_code_rejected and lets an outage through as 503', async () => {
@@ -50,10 +50,30 @@ describe('exchangeCode', () => {
 });
 
 describe('validateIdToken', () => {
+  const tokens = { access_token: 'at', token_type: 'Bearer', id_token: 'id' };
+  const NOW_S = 1_700_000_000;
+  const now = { ms: NOW_S * 1000, skewS: 60 };
+  const claimsWith = (extra: Record<string, unknown>): IdTokenClaims => ({ iss: ISSUER, sub: 'u', exp: NOW_S + 300, iat: NOW_S, ...extra });
+
   it('checks the ID token against the transaction\'s nonce', async () => {
-    const claims: IdTokenClaims = { iss: ISSUER, sub: 'u', exp: 2, iat: 1 };
+    const claims = claimsWith({});
     const seen: string[] = [];
-    await expect(validateIdToken(async (idToken, nonce) => (seen.push(idToken, nonce), claims), { access_token: 'at', token_type: 'Bearer', id_token: 'id' }, transaction)).resolves.toBe(claims);
+    await expect(validateIdToken((idToken, nonce) => (seen.push(idToken, nonce), Promise.resolve(claims)), tokens, transaction, now)).resolves.toBe(claims);
     expect(seen).toEqual(['id', 'n']);
+  });
+
+  it('tolerates an absent or 0 auth_time when max_age was not requested', async () => {
+    for (const claims of [claimsWith({}), claimsWith({ auth_time: 0 })]) {
+      await expect(validateIdToken(() => Promise.resolve(claims), tokens, transaction, now)).resolves.toBe(claims);
+    }
+  });
+
+  it('requires a recent enough auth_time when max_age was requested', async () => {
+    const withMaxAge: LoginTransaction = { ...transaction, maxAgeS: 600 };
+    const recent = claimsWith({ auth_time: NOW_S - 600 });
+    await expect(validateIdToken(() => Promise.resolve(recent), tokens, withMaxAge, now)).resolves.toBe(recent);
+    for (const claims of [claimsWith({}), claimsWith({ auth_time: 0 }), claimsWith({ auth_time: NOW_S - 661 })]) {
+      await expect(validateIdToken(() => Promise.resolve(claims), tokens, withMaxAge, now)).rejects.toMatchObject({ code: 'id_token_invalid' });
+    }
   });
 });

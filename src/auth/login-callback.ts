@@ -1,6 +1,6 @@
 import { BadRequestError } from '../common/gateway-error.js';
 import type { IdTokenClaims } from '../oidc/id-token.validator.js';
-import { TokenRequestRejectedError, TokenResponseInvalidError } from '../oidc/oidc.errors.js';
+import { IdTokenInvalidError, TokenRequestRejectedError, TokenResponseInvalidError } from '../oidc/oidc.errors.js';
 import type { TokenResponse } from '../oidc/token-client.js';
 import { LoginCodeRejectedError, LoginDeniedError, LoginFailedError, LoginIssuerMismatchError, LoginRequiredError, LoginStateMismatchError } from './auth.errors.js';
 import type { LoginTransaction } from './login-transaction.store.js';
@@ -79,9 +79,19 @@ export async function exchangeCode(exchange: CodeExchange, code: string, transac
 /** IdTokenValidator.validate: signature, iss, aud, azp, exp, iat, sub, and the nonce sent at login. */
 export type IdTokenCheck = (idToken: string, nonce: string) => Promise<IdTokenClaims>;
 
-/** Step 5: the ID token, validated against the nonce this browser's transaction sent. */
-export async function validateIdToken(check: IdTokenCheck, tokens: LoginTokens, transaction: LoginTransaction): Promise<IdTokenClaims> {
-  return check(tokens.id_token, transaction.nonce);
+/**
+ * Step 5: the ID token, validated against the nonce this browser's transaction sent. Without
+ * max_age, auth_time is not needed and an absent or 0 one is tolerated (some providers send
+ * either); with max_age it must be present and recent enough (OIDC Core §3.1.2.1, §3.1.3.7 step 13).
+ */
+export async function validateIdToken(check: IdTokenCheck, tokens: LoginTokens, transaction: LoginTransaction, now: { readonly ms: number; readonly skewS: number }): Promise<IdTokenClaims> {
+  const claims = await check(tokens.id_token, transaction.nonce);
+  const { maxAgeS } = transaction;
+  if (maxAgeS === undefined) return claims;
+  const authTime = claims.auth_time;
+  if (typeof authTime !== 'number' || authTime <= 0) throw new IdTokenInvalidError('max_age was requested, so the ID token must carry the authentication time (auth_time).');
+  if (authTime + maxAgeS + now.skewS < now.ms / 1000) throw new IdTokenInvalidError('The user authenticated longer ago than max_age allows (auth_time).');
+  return claims;
 }
 
 function single(query: Readonly<Record<string, unknown>>, name: string): string | undefined {

@@ -8,6 +8,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { IdTokenValidator } from '../oidc/id-token.validator.js';
 import { ProviderMetadata } from '../oidc/provider-metadata.js';
 import { TokenClient } from '../oidc/token-client.js';
+import { mergeUserinfo, UserinfoClient } from '../oidc/userinfo-client.js';
 import { sidHash } from '../session/session-cookie.js';
 import type { SessionRecord } from '../session/session-store.js';
 import { SessionService } from '../session/session.service.js';
@@ -21,8 +22,8 @@ export type LoginOutcome = { readonly outcome: 'success' } | { readonly outcome:
 
 /**
  * The authorization code flow, one named step after another: build the authorization request, store
- * the transaction, (the provider), receive the callback, exchange the code, validate the ID token,
- * start the session. Every step throws a typed error; nothing is stored server-side before the last.
+ * the transaction, (the provider), receive the callback, exchange the code, validate the ID token
+ * (and merge userinfo, when configured), start the session. Every step throws a typed error; nothing is stored server-side before the last.
  */
 @Injectable()
 export class LoginFlowService {
@@ -33,6 +34,7 @@ export class LoginFlowService {
     private readonly provider: ProviderMetadata,
     private readonly tokens: TokenClient,
     private readonly idTokens: IdTokenValidator,
+    private readonly userinfo: UserinfoClient,
     private readonly sessions: SessionService,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly metrics: Metrics,
@@ -62,14 +64,19 @@ export class LoginFlowService {
   }
 
   private async verifyCallback(request: FastifyRequest): Promise<LoginResult> {
-    const { document } = this.provider.get();
+    const { document, issuers } = this.provider.get();
     const params = receiveCallback(queryOf(request), {
-      accepted: [this.config.oidc.issuer],
+      accepted: [...issuers.keys()],
       promised: document.authorization_response_iss_parameter_supported === true,
     });
     const transaction = takeTransaction(request.session, params.state, this.clock.now());
     const tokens = await exchangeCode((code, verifier) => this.tokens.exchangeCode(code, verifier), params.code, transaction);
-    const claims = await validateIdToken((idToken, nonce) => this.idTokens.validate(idToken, nonce), tokens, transaction);
+    const idTokenClaims = await validateIdToken((idToken, nonce) => this.idTokens.validate(idToken, nonce), tokens, transaction, {
+      ms: this.clock.now(),
+      skewS: this.config.oidc.clockSkewS,
+    });
+    // OIDC_USERINFO: for providers whose ID tokens carry few claims (Google, Entra ID)
+    const claims = this.config.oidc.userinfo ? mergeUserinfo(idTokenClaims, await this.userinfo.fetch(tokens.access_token)) : idTokenClaims;
     return { claims, tokens, returnTo: transaction.returnTo };
   }
 

@@ -12,6 +12,8 @@ const LoginTransactionSchema = z.object({
   codeVerifier: z.string(),
   returnTo: z.string(),
   createdAt: z.number(),
+  /** OIDC_EXTRA_AUTH_PARAMS's max_age when the login sent one: auth_time is then required. */
+  maxAgeS: z.number().optional(),
 });
 export type LoginTransaction = z.infer<typeof LoginTransactionSchema>;
 const PendingSchema = z.array(LoginTransactionSchema);

@@ -3,7 +3,7 @@ import type { DiscoveryDocument } from '../oidc/provider-metadata.js';
 import { buildAuthorizationRequest } from './authorization-request.js';
 import { authorizationUrl } from './oidc.strategy.js';
 
-const config = loadConfig({
+const ENV = {
   OIDC_ISSUER: 'https://op.example',
   OIDC_CLIENT_ID: 'client',
   OIDC_CLIENT_SECRET: 'secret',
@@ -11,7 +11,8 @@ const config = loadConfig({
   PUBLIC_URL: 'https://app.example',
   SESSION_SECRET: 'x'.repeat(32),
   UPSTREAM_URL: 'https://api.example',
-});
+};
+const config = loadConfig(ENV);
 const document: DiscoveryDocument = {
   issuer: 'https://op.example',
   authorization_endpoint: 'https://op.example/authorize?tenant=t1',
@@ -41,5 +42,14 @@ describe('authorizationUrl (passport-openidconnect\'s authorization request)', (
     const requests = Array.from({ length: 5 }, () => buildAuthorizationRequest(config.oidc, {}, 0));
     const urls = await Promise.all(requests.map((request) => authorizationUrl(document, config, request)));
     expect(urls.map((url) => new URL(url).searchParams.get('state'))).toEqual(requests.map((r) => r.transaction.state));
+  });
+
+  it('lets a prompt on the request override one in OIDC_EXTRA_AUTH_PARAMS', async () => {
+    const withPrompt = loadConfig({ ...ENV, OIDC_EXTRA_AUTH_PARAMS: 'prompt=consent&access_type=offline' });
+    const fixed = new URL(await authorizationUrl(document, withPrompt, buildAuthorizationRequest(withPrompt.oidc, {}, 0)));
+    expect(fixed.searchParams.get('prompt')).toBe('consent');
+    const asked = new URL(await authorizationUrl(document, withPrompt, buildAuthorizationRequest(withPrompt.oidc, { prompt: 'none' }, 0)));
+    expect(asked.searchParams.getAll('prompt')).toEqual(['none']);
+    expect(asked.searchParams.get('access_type')).toBe('offline');
   });
 });
