@@ -3,7 +3,7 @@ import { startSampleApi, type RunningSampleApi } from '../../demo/sample-api.js'
 import { BrowserClient } from '../support/browser.js';
 import { startBehaviourUpstream, type TestUpstream } from '../support/fault-upstreams.js';
 import { startGateway } from '../support/gateway.js';
-import { emulate, ENTRA, registerPostLogoutUris, type Emulation, type ProviderName } from '../support/provider-emulations.js';
+import { emulate, ENTRA, type Emulation, type ProviderName } from '../support/provider-emulations.js';
 import { answerOf, correctUserinfo, startRogueOp, startRogueStack, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type Answer, type RogueStack } from '../support/rogue-op.js';
 import { eventually } from '../support/wait.js';
 
@@ -58,7 +58,7 @@ async function startProvider(name: ProviderName): Promise<ProviderStack> {
   if (api === undefined) throw new Error('the API upstream did not start');
   const started = api;
   const url = stack.gateway.url;
-  registerPostLogoutUris([`${url}/`]);
+  emulation.registerPostLogoutUri(`${url}/`);
   // time passes for the provider as for the gateway: tokens issued after a jump are valid after it
   stack.rogue.now = () => stack.gateway.clock.now();
   return {

@@ -87,20 +87,31 @@ export interface Emulation {
   apiIssuer(rogue: RogueOp): string;
   /** The subject the provider's user has. */
   readonly sub: string;
-  /** Installs the token endpoint's behaviour on the rogue. */
+  /** Registers a post-logout redirect URI at the provider (Okta and Auth0 refuse others). */
+  registerPostLogoutUri(uri: string): void;
+  /** Installs the token endpoint's behaviour on the rogue (a fresh set of refresh tokens). */
   install(rogue: RogueOp): void;
+}
+
+/** What the provider remembers about its client and user. */
+interface ProviderState {
+  readonly postLogoutRedirectUris: string[];
+  /** Users who consented once (Google issues a refresh token at the first consent). */
+  readonly consented: Set<string>;
 }
 
 interface Spec {
   readonly name: ProviderName;
   readonly behaviour: ProviderBehaviour;
+  /** The end-session endpoint's answer, knowing the registered post-logout URIs. */
+  readonly endSession?: (params: Readonly<Record<string, string>>, state: ProviderState) => EndSessionAnswer;
   readonly env: (rogue: RogueOp) => Environment;
   readonly rotation: Rotation;
   readonly sub: string;
   /** `token_type` as the provider spells it. */
   readonly tokenType: string;
   /** Whether this authorization request gets a refresh token. */
-  readonly grantsRefresh: (params: Readonly<Record<string, string>>) => boolean;
+  readonly grantsRefresh: (params: Readonly<Record<string, string>>, state: ProviderState) => boolean;
   /** The access token's audience for this request; undefined: opaque. */
   readonly audience: (params: Readonly<Record<string, string>>) => string | undefined;
   /** ID token claims merged over the correct ones (undefined removes one). */
@@ -110,13 +121,18 @@ interface Spec {
 }
 
 function emulation(spec: Spec): Emulation {
+  const state: ProviderState = { postLogoutRedirectUris: [], consented: new Set() };
+  const { endSession } = spec;
   return {
     name: spec.name,
-    behaviour: spec.behaviour,
+    behaviour: endSession === undefined ? spec.behaviour : { ...spec.behaviour, endSession: (params) => endSession(params, state) },
     env: spec.env,
     apiAudience: spec.apiAudience,
     apiIssuer: spec.apiIssuer ?? ((rogue) => rogue.issuer),
     sub: spec.sub,
+    registerPostLogoutUri(uri) {
+      state.postLogoutRedirectUris.push(uri);
+    },
     install(rogue) {
       const refreshTokens = new RefreshTokens(spec.rotation);
       const answer = async (ctx: TokenContext, grant: Grant, refreshToken: string | undefined): Promise<ScenarioResult> => {
@@ -133,7 +149,7 @@ function emulation(spec: Spec): Emulation {
       rogue.scenario = async (ctx) => {
         const params = ctx.authorizationParams;
         const grant: Grant = { family: randomBytes(8).toString('hex'), claims: { sub: spec.sub, ...spec.idTokenClaims(ctx) }, audience: spec.audience(params) };
-        return answer(ctx, grant, spec.grantsRefresh(params) ? refreshTokens.issue(grant) : undefined);
+        return answer(ctx, grant, spec.grantsRefresh(params, state) ? refreshTokens.issue(grant) : undefined);
       };
       rogue.refreshScenario = async (ctx) => {
         const used = refreshTokens.use(ctx.code, ctx.now * 1000);
@@ -168,14 +184,6 @@ const NO_LOGOUT_CHANNELS = {
   frontchannel_logout_session_supported: undefined,
 };
 
-/** The post-logout URI registered at the provider for the gateway whose environment `env` gives. */
-let registeredPostLogoutUris: readonly string[] = [];
-
-/** Tell the emulations which post-logout URIs are registered (Okta and Auth0 refuse others). */
-export function registerPostLogoutUris(uris: readonly string[]): void {
-  registeredPostLogoutUris = uris;
-}
-
 const OKTA_PATHS = (base: string): Partial<Record<EndpointName, string>> => ({
   authorize: `${base}/v1/authorize`,
   token: `${base}/v1/token`,
@@ -186,10 +194,10 @@ const OKTA_PATHS = (base: string): Partial<Record<EndpointName, string>> => ({
 });
 
 /** Okta /v1/logout: id_token_hint required; post_logout_redirect_uri must be registered. */
-function oktaLogout(params: Readonly<Record<string, string>>): EndSessionAnswer {
+function oktaLogout(params: Readonly<Record<string, string>>, state: ProviderState): EndSessionAnswer {
   const target = params['post_logout_redirect_uri'];
   if (params['id_token_hint'] === undefined) return refusal('id_token_hint is required');
-  if (target !== undefined && !registeredPostLogoutUris.includes(target)) return refusal('The post_logout_redirect_uri is not registered');
+  if (target !== undefined && !state.postLogoutRedirectUris.includes(target)) return refusal('The post_logout_redirect_uri is not registered');
   return target === undefined ? { status: 200, body: 'signed out' } : { location: target };
 }
 
@@ -199,8 +207,8 @@ const okta: Spec = {
     issuerPath: '/oauth2/default',
     paths: OKTA_PATHS('/oauth2/default'),
     discovery: discoveryAt('/oauth2/default', { ...NO_LOGOUT_CHANNELS, authorization_response_iss_parameter_supported: undefined }),
-    endSession: oktaLogout,
   },
+  endSession: oktaLogout,
   env: () => ({ OIDC_SCOPES: 'openid profile email offline_access' }),
   rotation: 'rotate-with-grace',
   sub: '00u1okta',
@@ -219,7 +227,6 @@ const oktaOrg: Spec = {
     issuerPath: '',
     paths: OKTA_PATHS('/oauth2'),
     discovery: discoveryAt('', { ...NO_LOGOUT_CHANNELS, authorization_response_iss_parameter_supported: undefined }),
-    endSession: oktaLogout,
   },
   // the org server's access tokens are for Okta's own APIs: opaque to anyone else
   audience: () => undefined,
@@ -285,12 +292,12 @@ const auth0: Spec = {
     paths: { authorize: '/authorize', token: '/oauth/token', jwks: '/.well-known/jwks.json', revoke: '/oauth/revoke', userinfo: '/userinfo', endSession: '/v2/logout' },
     // RP-Initiated Logout is off unless enabled in the tenant: no end_session_endpoint
     discovery: discoveryAt('/', { ...NO_LOGOUT_CHANNELS, end_session_endpoint: undefined, authorization_response_iss_parameter_supported: undefined }),
-    endSession: (params) => {
-      const target = params['returnTo'];
-      if (params['client_id'] === undefined) return { status: 200, body: 'signed out' };
-      if (target === undefined || !registeredPostLogoutUris.includes(target)) return refusal('returnTo is not in the Allowed Logout URLs');
-      return { location: target };
-    },
+  },
+  endSession: (params, state) => {
+    const target = params['returnTo'];
+    if (params['client_id'] === undefined) return { status: 200, body: 'signed out' };
+    if (target === undefined || !state.postLogoutRedirectUris.includes(target)) return refusal('returnTo is not in the Allowed Logout URLs');
+    return { location: target };
   },
   env: (rogue) => ({
     OIDC_EXTRA_AUTH_PARAMS: `audience=${AUTH0_API}`,
@@ -306,9 +313,6 @@ const auth0: Spec = {
   idTokenClaims: () => ({ name: 'Auth0 User', nickname: 'user', email: 'user@auth0.example', email_verified: true, updated_at: '2026-11-30T10:00:00.000Z' }),
   apiAudience: AUTH0_API,
 };
-
-/** Google gives a refresh token on the first consent, and again only with prompt=consent. */
-const googleConsents = new Set<string>();
 
 const google: Spec = {
   name: 'google',
@@ -328,10 +332,11 @@ const google: Spec = {
   rotation: 'none',
   sub: '110169484474386276334',
   tokenType: 'Bearer',
-  grantsRefresh: (params) => {
+  // a refresh token with access_type=offline at the first consent, and again only with prompt=consent
+  grantsRefresh: (params, state) => {
     if (params['access_type'] !== 'offline') return false;
-    const first = !googleConsents.has(google.sub);
-    googleConsents.add(google.sub);
+    const first = !state.consented.has(google.sub);
+    state.consented.add(google.sub);
     return first || (params['prompt'] ?? '').split(' ').includes('consent');
   },
   audience: () => undefined,

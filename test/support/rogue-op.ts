@@ -151,7 +151,8 @@ export interface RogueOp {
 /** The discovery document served at `path`, from the correct one; undefined: 404. */
 export type DiscoveryBehaviour = (document: Readonly<Record<string, unknown>>, path: string) => Record<string, unknown> | undefined;
 
-export type EndpointName = 'authorize' | 'token' | 'jwks' | 'revoke' | 'endSession' | 'userinfo';
+const ENDPOINTS = ['authorize', 'token', 'jwks', 'revoke', 'endSession', 'userinfo'] as const;
+export type EndpointName = (typeof ENDPOINTS)[number];
 
 /** An answer of the end-session endpoint: a redirect, or a page (a refusal). */
 export type EndSessionAnswer = { readonly location: string } | { readonly status: number; readonly body: string };
@@ -407,7 +408,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
   /** The request's route: `GET discovery` for any discovery path, else the endpoint its path names. */
   function routeOf(method: string, pathname: string): string {
     if (pathname.endsWith('/.well-known/openid-configuration')) return `${method} discovery`;
-    const endpoint = (Object.keys(paths) as EndpointName[]).find((name) => paths[name] === pathname);
+    const endpoint = ENDPOINTS.find((name) => paths[name] === pathname);
     return `${method} ${endpoint ?? pathname}`;
   }
 
