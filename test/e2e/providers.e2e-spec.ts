@@ -329,6 +329,12 @@ describe('Google', () => {
     expect(p.stack.rogue.userinfoRequests.at(-1)?.params['access_token']).toMatch(/^opaque-/);
   });
 
+  it('lets a prompt on /auth/login override the configured prompt=consent (silent sign-in)', async () => {
+    await authorize(p, new BrowserClient(), '?prompt=none');
+    const params = p.stack.rogue.authorizationRequests.at(-1)?.params ?? {};
+    expect(params).toMatchObject({ prompt: 'none', access_type: 'offline' });
+  });
+
   it('fails the login with 502 userinfo_invalid when userinfo names another subject', async () => {
     p.stack.rogue.userinfoScenario = () => ({ status: 200, body: { sub: 'someone-else', name: 'Mallory' } });
     try {
