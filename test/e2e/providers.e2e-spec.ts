@@ -249,6 +249,22 @@ describe('Entra ID v2, multi-tenant (/common)', () => {
     expect((await me(p, browser)).problem).toMatchObject({ code: 'session_required' });
   });
 
+  it('ends with 400 login_failed (invalid_scope) when the scopes name two resources: one resource per access token', async () => {
+    const emulation = emulate('entra');
+    const twoResources = await startRogueStack((rogue) => {
+      emulation.install(rogue);
+      return Promise.resolve({ ...emulation.env(rogue), OIDC_SCOPES: 'openid offline_access api://bff-api/.default https://graph.microsoft.com/User.Read' });
+    }, emulation.behaviour);
+    try {
+      const { browser, callback } = await twoResources.startLogin();
+      const outcome = await twoResources.finishLogin(browser, callback);
+      expect(outcome.callback).toMatchObject({ status: 400, problem: { code: 'login_failed', detail: expect.stringContaining('invalid_scope') } });
+      expect(outcome.sessionsCreated).toBe(0);
+    } finally {
+      await twoResources.stop();
+    }
+  });
+
   it('stays unready, naming OIDC_ALLOWED_TENANTS, when the issuer is a template and no tenant is allowed', async () => {
     const emulation = emulate('entra');
     const rogue = await startRogueOp({ clientId: TEST_CLIENT_ID, clientSecret: TEST_CLIENT_SECRET, behaviour: emulation.behaviour });
