@@ -64,17 +64,12 @@ export class AuthRoutes {
    * (none, login, consent, select_account) and `login_hint` are optional. 503 while discovery is loading.
    */
   private async startLogin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const query = request.query;
-    const url = await this.login.start(request, { returnTo: field(query, 'returnTo'), prompt: field(query, 'prompt'), loginHint: field(query, 'login_hint') });
-    await reply.redirect(url, 302);
+    await reply.redirect(await this.login.start(request), 302);
   }
 
   /** The provider's redirect back: validates everything, then starts a session under a new id. */
   private async callback(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const result = await this.login.complete(request);
-    const { record, replaced } = await this.sessions.start(request, result);
-    if (replaced !== undefined) await this.login.revokeReplaced(replaced, record);
-    await reply.redirect(result.returnTo, 302);
+    await reply.redirect(await this.login.complete(request), 302);
   }
 
   /** The signed-in user; 401 session_required otherwise. `slide=false` does not extend the idle timeout. */

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendProblem } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
+import { ProviderMetadata } from '../oidc/provider-metadata.js';
 import { sessionKey, sidHash } from '../session/session-cookie.js';
 import { WebSocketSessions } from '../proxy/websocket-sessions.js';
 import { SESSION_STORE, type SessionStore } from '../session/session-store.js';
@@ -32,6 +33,7 @@ export class FrontchannelLogoutRoutes {
     @Inject(CONFIG) private readonly config: Config,
     @Inject(SESSION_STORE) private readonly store: SessionStore,
     private readonly websockets: WebSocketSessions,
+    private readonly provider: ProviderMetadata,
   ) {}
 
   /** Call after registerSecurityHeaders: this scope's onSend hook runs after the root's and overrides it. */
@@ -60,7 +62,7 @@ export class FrontchannelLogoutRoutes {
     try {
       // §3: with iss and sid the RP must check iss; without a sid there is nothing to end (the cookie is not sent)
       if (iss !== undefined && sid !== undefined) {
-        outcome = iss === this.config.oidc.issuer ? 'accepted' : 'issuer_mismatch';
+        outcome = this.provider.isLoaded && this.provider.get().issuers.has(iss) ? 'accepted' : 'issuer_mismatch';
         if (outcome === 'accepted') ended = await this.store.deleteByProviderSid(sid);
       }
     } catch (error) {

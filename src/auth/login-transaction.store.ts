@@ -1,9 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
-import type { LoginContext, StateStore } from 'passport-openidconnect';
 import { z } from 'zod';
-import type { Clock } from '../common/clock.js';
-import type { LoginAttempt } from './login-attempt.js';
+import { LoginStateMismatchError } from './auth.errors.js';
 
 /** How long a started login may take at the provider. */
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
@@ -16,55 +12,44 @@ const LoginTransactionSchema = z.object({
   codeVerifier: z.string(),
   returnTo: z.string(),
   createdAt: z.number(),
+  /** OIDC_EXTRA_AUTH_PARAMS's max_age when the login sent one: auth_time is then required. */
+  maxAgeS: z.number().optional(),
 });
 export type LoginTransaction = z.infer<typeof LoginTransactionSchema>;
 const PendingSchema = z.array(LoginTransactionSchema);
 
-type SecureSession = FastifyRequest['session'];
+/** The part of the sealed session cookie that holds pending logins (secure-session's get/set). */
+export interface TransactionCookie {
+  get(key: 'login'): unknown;
+  set(key: 'login', value: unknown): void;
+}
 
 /**
- * passport-openidconnect's state store, kept in the sealed session cookie: bound to the browser that
- * started the login, single use, and unable to crowd out real sessions (nothing is stored server-side
- * until the ID token is valid). Built per request around that request's cookie session.
+ * Step 2 of a login: the transaction goes into the sealed session cookie, bound to the browser that
+ * started the login and unable to crowd out real sessions (nothing is stored server-side until the
+ * ID token is valid).
  */
-export class LoginTransactionStore implements StateStore {
-  constructor(
-    private readonly session: SecureSession,
-    private readonly attempt: LoginAttempt,
-    private readonly clock: Clock,
-  ) {}
+export function storeTransaction(cookie: TransactionCookie, transaction: LoginTransaction, now: number): void {
+  cookie.set('login', [...pending(cookie, now).slice(-(MAX_PENDING_LOGINS - 1)), transaction]);
+}
 
-  store(_req: unknown, _ctx: LoginContext, _appState: unknown, _meta: unknown, callback: (err: Error | null, state?: string) => void): void {
-    const { codeVerifier, nonce } = this.attempt;
-    if (codeVerifier === undefined || nonce === undefined) {
-      callback(new Error('login attempt started without PKCE verifier or nonce'));
-      return;
-    }
-    const state = randomBytes(32).toString('base64url');
-    const transaction: LoginTransaction = { state, nonce, codeVerifier, returnTo: this.attempt.returnTo, createdAt: this.clock.now() };
-    this.session.set('login', [...this.pending().slice(-(MAX_PENDING_LOGINS - 1)), transaction]);
-    callback(null, state);
-  }
+/**
+ * At the callback: the transaction `state` names, removed from the cookie whatever happens next.
+ * LoginStateMismatchError when it names none (forged, stale, or already used).
+ */
+export function takeTransaction(cookie: TransactionCookie, state: string, now: number): LoginTransaction {
+  const all = pending(cookie, now);
+  const transaction = all.find((t) => t.state === state);
+  // consumed before the code exchange: a callback must not be replayable
+  cookie.set('login', all.filter((t) => t !== transaction));
+  if (transaction === undefined) throw new LoginStateMismatchError();
+  return transaction;
+}
 
-  verify(_req: unknown, state: unknown, callback: (err: Error | null, ctx?: LoginContext | false, info?: unknown) => void): void {
-    const pending = this.pending();
-    const transaction = typeof state === 'string' ? pending.find((t) => t.state === state) : undefined;
-    // consumed before the code exchange: a callback must not be replayable
-    this.session.set('login', pending.filter((t) => t !== transaction));
-    if (transaction === undefined) {
-      this.attempt.stateMismatch = true;
-      callback(null, false, { message: 'state mismatch' });
-      return;
-    }
-    this.attempt.transaction = transaction;
-    callback(null, { nonce: transaction.nonce });
-  }
-
-  /** Unexpired transactions from the cookie; anything malformed counts as none. */
-  private pending(): LoginTransaction[] {
-    const parsed = PendingSchema.safeParse(this.session.get('login'));
-    if (!parsed.success) return [];
-    const oldest = this.clock.now() - LOGIN_TRANSACTION_TTL_MS;
-    return parsed.data.filter((t) => t.createdAt > oldest);
-  }
+/** Unexpired transactions from the cookie; anything malformed counts as none. */
+function pending(cookie: TransactionCookie, now: number): LoginTransaction[] {
+  const parsed = PendingSchema.safeParse(cookie.get('login'));
+  if (!parsed.success) return [];
+  const oldest = now - LOGIN_TRANSACTION_TTL_MS;
+  return parsed.data.filter((t) => t.createdAt > oldest);
 }

@@ -55,14 +55,18 @@ export class LogoutService {
     return this.endSessionUrl(record.tokens.idToken);
   }
 
-  /** RP-Initiated Logout 1.0: the provider's end-session page, or the post-logout page when it has none. */
+  /**
+   * RP-Initiated Logout 1.0: the provider's end-session page (OIDC_END_SESSION_URL, else discovery's),
+   * or the post-logout page when it has none (Google). The return parameter is
+   * OIDC_END_SESSION_REDIRECT_PARAM (Auth0's /v2/logout: returnTo).
+   */
   private endSessionUrl(idToken: string): string {
-    const { postLogoutRedirectUri, clientId } = this.config.oidc;
-    const endpoint = this.provider.isLoaded ? this.provider.get().document.end_session_endpoint : undefined;
+    const { postLogoutRedirectUri, clientId, endSessionUrl, endSessionRedirectParam } = this.config.oidc;
+    const endpoint = endSessionUrl ?? (this.provider.isLoaded ? this.provider.get().document.end_session_endpoint : undefined);
     if (endpoint === undefined) return postLogoutRedirectUri;
     const url = new URL(endpoint);
     url.searchParams.set('id_token_hint', idToken);
-    url.searchParams.set('post_logout_redirect_uri', postLogoutRedirectUri);
+    url.searchParams.set(endSessionRedirectParam, postLogoutRedirectUri);
     url.searchParams.set('client_id', clientId);
     // RP-Initiated Logout §2: optional, but some providers (glewlwyd) return to
     // post_logout_redirect_uri only when it is present. Nothing is kept to check it against: the

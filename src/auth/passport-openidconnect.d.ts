@@ -1,5 +1,6 @@
-// The parts of passport-openidconnect 0.1.2 the gateway uses, including the "protected" members a
-// subclass may replace per request (lib/strategy.js). Declared once here; no casts elsewhere.
+// The parts of passport-openidconnect 0.1.2 the gateway uses (lib/strategy.js): its authorization
+// request branch, its state-store interface and the actions passport gives every strategy run.
+// Declared once here; no casts elsewhere.
 declare module 'passport-openidconnect' {
   /** What the strategy remembers between the redirect and the callback (its `ctx`). */
   export interface LoginContext {
@@ -14,18 +15,6 @@ declare module 'passport-openidconnect' {
     verify(req: unknown, state: unknown, callback: (err: Error | null, ctx?: LoginContext | false, info?: unknown) => void): void;
   }
 
-  /** The subset of `oauth`'s OAuth2 client the strategy calls. */
-  export interface TokenEndpoint {
-    readonly _authorizeUrl: string;
-    readonly _accessTokenUrl: string;
-    readonly _clientId: string;
-    getOAuthAccessToken(
-      code: string,
-      params: Record<string, string>,
-      callback: (err: unknown, accessToken?: string, refreshToken?: string, params?: Record<string, unknown>) => void,
-    ): void;
-  }
-
   export interface StrategyOptions {
     issuer: string;
     authorizationURL: string;
@@ -35,22 +24,27 @@ declare module 'passport-openidconnect' {
     callbackURL: string;
     scope?: string[];
     nonce?: boolean;
-    passReqToCallback?: boolean;
     skipUserProfile?: boolean;
     store?: StateStore;
   }
 
+  /** `state` reaches the state store as its appState; the rest goes to authorizationParams(). */
   export interface AuthenticateOptions {
     prompt?: string;
     loginHint?: string;
+    state?: string;
+    params?: Readonly<Record<string, string>>;
+  }
+
+  /** What the strategy reads of a request: the query (no `code`, no `error`: the authorization branch). */
+  export interface StrategyRequest {
+    readonly query: Readonly<Record<string, string | undefined>>;
   }
 
   export class Strategy {
     constructor(options: StrategyOptions, verify: (...args: never[]) => void);
     name: string;
-    authenticate(req: unknown, options?: AuthenticateOptions): void;
+    authenticate(req: StrategyRequest, options?: AuthenticateOptions): void;
     authorizationParams(options: AuthenticateOptions): Record<string, string>;
-    protected _stateStore: StateStore;
-    protected _oauth2: TokenEndpoint;
   }
 }

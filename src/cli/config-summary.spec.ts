@@ -44,6 +44,22 @@ describe('summarizeConfig', () => {
     expect(cluster).toContain('redis cluster n-1:7000, n-2:7001 (key prefix bff:');
   });
 
+  it('names the provider settings that differ from the defaults (Auth0, Entra ID, Keycloak, Google)', () => {
+    const tuned = summarizeConfig(
+      loadConfig({
+        ...environment,
+        OIDC_END_SESSION_URL: 'https://t.auth0.com/v2/logout',
+        OIDC_END_SESSION_REDIRECT_PARAM: 'returnTo',
+        OIDC_ALLOWED_TENANTS: 'tenant-a',
+        OIDC_LOGIN_PARAMS_ALLOWED: 'kc_idp_hint',
+        OIDC_USERINFO: 'true',
+      }),
+    ).join('\n');
+    expect(tuned).toContain('; tenants tenant-a; end session at https://t.auth0.com/v2/logout (returnTo)');
+    expect(tuned).toContain('; forwarded from /auth/login: kc_idp_hint; userinfo claims merged');
+    expect(text).not.toMatch(/tenants|end session at|forwarded from|userinfo/);
+  });
+
   it('fits on one screen', () => {
     expect(text.split('\n').length).toBeLessThanOrEqual(14);
   });

@@ -35,6 +35,18 @@ function storeLine(config: Config): string {
   return `redis ${redisTarget(redis.connection)} (key prefix ${redis.keyPrefix}, REDIS_PASSWORD ${setOrNot(redis.password)}); ${timing}`;
 }
 
+/** Only what differs from the defaults, so a plain setup's summary stays short. */
+function providerExtras({ oidc }: Config): string {
+  const tenants = oidc.allowedTenants.length === 0 ? '' : `; tenants ${oidc.allowedTenants.join(', ')}`;
+  const endSession = oidc.endSessionUrl === undefined ? '' : `; end session at ${displayUrl(oidc.endSessionUrl)} (${oidc.endSessionRedirectParam})`;
+  return `${tenants}${endSession}`;
+}
+
+function loginExtras({ oidc }: Config): string {
+  const forwarded = oidc.loginParamsAllowed.length === 0 ? '' : `; forwarded from /auth/login: ${oidc.loginParamsAllowed.join(', ')}`;
+  return `${forwarded}${oidc.userinfo ? '; userinfo claims merged' : ''}`;
+}
+
 /**
  * What the gateway will run with, one line per area, for a deploy log. Never a secret: secrets
  * appear as "set", URLs lose their credentials, and extra authorization parameters show names only.
@@ -46,8 +58,8 @@ export function summarizeConfig(config: Config): string[] {
   const rows: Array<[string, string]> = [
     ['gateway', `listens on ${server.host}:${server.port}, public URL ${server.publicUrl}`],
     ['cookie', `${session.cookie.name} (${session.cookie.secure ? 'Secure, ' : 'NOT Secure, '}HttpOnly, SameSite=Lax), ${session.secrets.length} session secret(s)`],
-    ['provider', `${displayUrl(oidc.issuer)}, client ${oidc.clientId} (${oidc.tokenEndpointAuthMethod}, client secret ${setOrNot(oidc.clientSecret)})`],
-    ['login', `scopes openid ${oidc.scopes.join(' ')}; extra parameters: ${extraParams.length === 0 ? 'none' : extraParams.join(', ')}`],
+    ['provider', `${displayUrl(oidc.issuer)}, client ${oidc.clientId} (${oidc.tokenEndpointAuthMethod}, client secret ${setOrNot(oidc.clientSecret)})${providerExtras(config)}`],
+    ['login', `scopes openid ${oidc.scopes.join(' ')}; extra parameters: ${extraParams.length === 0 ? 'none' : extraParams.join(', ')}${loginExtras(config)}`],
     ['api', `${routes}; timeout ${proxy.timeoutS} s, body limit ${proxy.maxBodyBytes === undefined ? 'none' : `${proxy.maxBodyBytes} bytes`}, CSRF header ${proxy.csrfHeader}`],
     ['sessions', storeLine(config)],
     ['spa', spaSource(config)],

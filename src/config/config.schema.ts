@@ -83,6 +83,24 @@ export const variables = {
     default: '',
     description: 'Extra authorization request parameters in query-string form, e.g. `audience=https://api.example.com`. Protocol parameters (state, nonce, PKCE, redirect_uri, ...) cannot be overridden.',
   },
+  OIDC_LOGIN_PARAMS_ALLOWED: {
+    schema: csv,
+    default: '',
+    description:
+      'Authorization request parameters that `/auth/login` forwards from its own query, comma separated, e.g. `kc_idp_hint,ui_locales,login_hint` (at most 256 characters each, overriding `OIDC_EXTRA_AUTH_PARAMS`). Protocol parameters (state, nonce, PKCE, redirect_uri, scope, max_age, ...) are refused. `prompt` and `login_hint` are always forwarded.',
+  },
+  OIDC_USERINFO: {
+    schema: bool,
+    default: 'false',
+    description:
+      'At login, merge the userinfo endpoint\'s claims into the session\'s (the ID token\'s win where both have one); its `sub` must equal the ID token\'s, else 502 `userinfo_invalid`. For providers whose ID tokens carry few claims (Google, Entra ID).',
+  },
+  OIDC_ALLOWED_TENANTS: {
+    schema: csv.pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be tenant ids separated by commas'))),
+    default: '',
+    description:
+      'Entra ID multi-tenant apps (`/common`, `/organizations`), whose discovery `issuer` holds the `{tenantid}` placeholder: the tenant ids whose users may sign in. Required when the issuer is such a template; ID tokens, logout tokens and the callback\'s `iss` must then name one of them (and `tid` must agree).',
+  },
   OIDC_CLOCK_SKEW_S: { schema: seconds, default: '60', description: 'Clock tolerance for ID token `exp`/`iat` and logout token `iat`.' },
   OIDC_ID_TOKEN_ALGS: {
     schema: csv,
@@ -90,6 +108,16 @@ export const variables = {
     description: 'Allowed ID token signature algorithms (asymmetric only; `none` and HMAC are refused).',
   },
   OIDC_POST_LOGOUT_REDIRECT_URI: { schema: httpUrl, description: 'Where the provider sends the browser after logout (default `PUBLIC_URL/`).' },
+  OIDC_END_SESSION_URL: {
+    schema: httpUrl,
+    description:
+      'The provider\'s logout page, replacing discovery\'s `end_session_endpoint` (or standing in for a missing one), e.g. Auth0\'s `https://{tenant}/v2/logout`. The gateway adds `id_token_hint`, `client_id`, `state` and the return parameter.',
+  },
+  OIDC_END_SESSION_REDIRECT_PARAM: {
+    schema: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a query parameter name'),
+    default: 'post_logout_redirect_uri',
+    description: 'The logout page\'s parameter for where to return afterwards: `post_logout_redirect_uri` (RP-Initiated Logout 1.0), or `returnTo` for Auth0\'s `/v2/logout`.',
+  },
   OIDC_FRONTCHANNEL_LOGOUT: {
     schema: bool,
     default: 'false',

@@ -138,6 +138,30 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...valid, OIDC_EXTRA_AUTH_PARAMS: 'state=x' })).toEqual(['OIDC_EXTRA_AUTH_PARAMS: "state" is set by the gateway and cannot be overridden']);
   });
 
+  it('refuses protocol parameters in OIDC_LOGIN_PARAMS_ALLOWED and a max_age that is not whole seconds', () => {
+    expect(loadConfig({ ...valid, OIDC_LOGIN_PARAMS_ALLOWED: 'kc_idp_hint, ui_locales' }).oidc.loginParamsAllowed).toEqual(['kc_idp_hint', 'ui_locales']);
+    expect(problemsOf({ ...valid, OIDC_LOGIN_PARAMS_ALLOWED: 'kc_idp_hint,redirect_uri,max_age' })).toEqual([
+      'OIDC_LOGIN_PARAMS_ALLOWED: "redirect_uri" is a protocol parameter and cannot come from the browser',
+      'OIDC_LOGIN_PARAMS_ALLOWED: "max_age" is a protocol parameter and cannot come from the browser',
+    ]);
+    expect(problemsOf({ ...valid, OIDC_EXTRA_AUTH_PARAMS: 'max_age=soon' })).toEqual(['OIDC_EXTRA_AUTH_PARAMS: max_age must be a whole number of seconds']);
+    expect(loadConfig({ ...valid, OIDC_EXTRA_AUTH_PARAMS: 'max_age=300' }).oidc.maxAgeS).toBe(300);
+  });
+
+  it('requires OIDC_ALLOWED_TENANTS for Entra ID\'s multi-tenant issuers, and takes tenant ids only', () => {
+    const common = { ...valid, OIDC_ISSUER: 'https://login.microsoftonline.com/common/v2.0' };
+    expect(problemsOf(common)).toEqual([expect.stringMatching(/^OIDC_ALLOWED_TENANTS: required for a multi-tenant Entra ID issuer/)]);
+    expect(loadConfig({ ...common, OIDC_ALLOWED_TENANTS: 'aaaa-1,bbbb-2' }).oidc.allowedTenants).toEqual(['aaaa-1', 'bbbb-2']);
+    expect(problemsOf({ ...valid, OIDC_ALLOWED_TENANTS: 'a/b' })).toEqual([expect.stringMatching(/^OIDC_ALLOWED_TENANTS: must be tenant ids/)]);
+  });
+
+  it('reads the end-session overrides (Auth0\'s /v2/logout and returnTo)', () => {
+    expect(loadConfig(valid).oidc).toMatchObject({ endSessionUrl: undefined, endSessionRedirectParam: 'post_logout_redirect_uri', userinfo: false });
+    const auth0 = loadConfig({ ...valid, OIDC_END_SESSION_URL: 'https://t.auth0.com/v2/logout', OIDC_END_SESSION_REDIRECT_PARAM: 'returnTo' }).oidc;
+    expect(auth0).toMatchObject({ endSessionUrl: 'https://t.auth0.com/v2/logout', endSessionRedirectParam: 'returnTo' });
+    expect(problemsOf({ ...valid, OIDC_END_SESSION_REDIRECT_PARAM: 'a b' })).toEqual(['OIDC_END_SESSION_REDIRECT_PARAM: must be a query parameter name']);
+  });
+
   it('names bad numbers and enums', () => {
     expect(problemsOf({ ...valid, PORT: 'eighty', SESSION_STORE: 'mongo' }).map((p) => p.split(':')[0])).toEqual(['PORT', 'SESSION_STORE']);
   });

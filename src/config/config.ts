@@ -31,6 +31,15 @@ type DeepReadonly<T> = T extends readonly (infer U)[] ? readonly DeepReadonly<U>
 const RESERVED_AUTH_PARAMS = new Set([
   'client_id', 'redirect_uri', 'response_type', 'response_mode', 'scope', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'request', 'request_uri',
 ]);
+/**
+ * Parameters a browser must never choose (OIDC_LOGIN_PARAMS_ALLOWED refuses them): the reserved ones,
+ * and those that change what the tokens prove (max_age, claims, resource) or whose they are.
+ */
+const PROTOCOL_AUTH_PARAMS = new Set([
+  ...RESERVED_AUTH_PARAMS, 'max_age', 'claims', 'id_token_hint', 'resource', 'code', 'iss', 'client_secret', 'client_assertion', 'client_assertion_type', 'grant_type', 'dpop_jkt',
+]);
+/** Entra ID's multi-tenant endpoints: their discovery issuer is a `{tenantid}` template. */
+const ENTRA_MULTI_TENANT = /^https:\/\/login\.microsoftonline\.com\/(common|organizations)(\/|$)/;
 const PROXY_ROUTES_SCHEMA = z
   .array(z.object({ prefix: z.string().regex(/^\/[^?#]*$/, 'prefix must start with "/"'), target: z.url({ protocol: /^https?$/ }), stripPrefix: z.boolean().default(false), passCookies: z.boolean().default(false) }).strict())
   .min(1);
@@ -234,6 +243,14 @@ export function loadConfig(env: Environment): Config {
   const extraAuthParams = parseExtraAuthParams(v.OIDC_EXTRA_AUTH_PARAMS, problems);
   const otlpHeaders = parseKeyValueList('OTEL_EXPORTER_OTLP_HEADERS', v.OTEL_EXPORTER_OTLP_HEADERS ?? '', problems);
   const resourceAttributes = parseKeyValueList('OTEL_RESOURCE_ATTRIBUTES', v.OTEL_RESOURCE_ATTRIBUTES, problems);
+  const maxAge = extraAuthParams['max_age'];
+  if (maxAge !== undefined && !/^\d{1,9}$/.test(maxAge)) problems.push('OIDC_EXTRA_AUTH_PARAMS: max_age must be a whole number of seconds');
+  for (const name of v.OIDC_LOGIN_PARAMS_ALLOWED) {
+    if (PROTOCOL_AUTH_PARAMS.has(name)) problems.push(`OIDC_LOGIN_PARAMS_ALLOWED: "${name}" is a protocol parameter and cannot come from the browser`);
+  }
+  if (v.OIDC_ISSUER !== undefined && ENTRA_MULTI_TENANT.test(v.OIDC_ISSUER) && v.OIDC_ALLOWED_TENANTS.length === 0) {
+    problems.push('OIDC_ALLOWED_TENANTS: required for a multi-tenant Entra ID issuer (/common, /organizations): list the tenant ids whose users may sign in');
+  }
 
   if (problems.length > 0 || !isComplete(v)) throw new ConfigError(problems);
 
@@ -284,6 +301,16 @@ function buildConfig(v: Complete, d: Derived) {
       idTokenAlgs: v.OIDC_ID_TOKEN_ALGS,
       redirectUri: `${d.publicUrl}/auth/callback`,
       postLogoutRedirectUri: v.OIDC_POST_LOGOUT_REDIRECT_URI ?? `${d.publicUrl}/`,
+      /** Replaces discovery's end_session_endpoint when set. */
+      endSessionUrl: v.OIDC_END_SESSION_URL,
+      endSessionRedirectParam: v.OIDC_END_SESSION_REDIRECT_PARAM,
+      /** Query parameters /auth/login forwards to the authorization request. */
+      loginParamsAllowed: v.OIDC_LOGIN_PARAMS_ALLOWED,
+      /** Tenants accepted when discovery's issuer is a `{tenantid}` template. */
+      allowedTenants: v.OIDC_ALLOWED_TENANTS,
+      userinfo: v.OIDC_USERINFO,
+      /** From OIDC_EXTRA_AUTH_PARAMS: when set, ID tokens must carry a recent enough auth_time. */
+      maxAgeS: d.extraAuthParams['max_age'] === undefined ? undefined : Number(d.extraAuthParams['max_age']),
       httpTimeoutS: v.OIDC_DISCOVERY_TIMEOUT_S,
       /** GET /auth/frontchannel-logout is served (OpenID Connect Front-Channel Logout 1.0). */
       frontchannelLogout: v.OIDC_FRONTCHANNEL_LOGOUT,

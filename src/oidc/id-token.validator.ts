@@ -4,6 +4,7 @@ import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { IdTokenInvalidError, IdTokenMismatchError, ProviderUnavailableError } from './oidc.errors.js';
+import { tenantProblem } from './issuer.js';
 import { describeJoseError } from './jose-errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
 
@@ -16,7 +17,7 @@ export interface IdTokenClaims extends JWTPayload {
 }
 
 /** Protocol claims that are not about the user; /auth/me shows the rest. */
-const PROTOCOL_CLAIMS = new Set(['iss', 'aud', 'azp', 'exp', 'iat', 'nbf', 'jti', 'nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'acr', 'amr', 'sid']);
+export const PROTOCOL_CLAIMS: ReadonlySet<string> = new Set(['iss', 'aud', 'azp', 'exp', 'iat', 'nbf', 'jti', 'nonce', 'at_hash', 'c_hash', 's_hash', 'auth_time', 'acr', 'amr', 'sid']);
 
 export function userClaims(claims: JWTPayload): Record<string, unknown> {
   return Object.fromEntries(Object.entries(claims).filter(([name]) => !PROTOCOL_CLAIMS.has(name)));
@@ -62,11 +63,12 @@ export class IdTokenValidator {
 
   /** OIDC Core §3.1.3.7 steps 2-10, all but the nonce. */
   private async verify(idToken: string): Promise<JWTPayload> {
-    const { issuer, clientId, clockSkewS, idTokenAlgs } = this.config.oidc;
+    const { clientId, clockSkewS, idTokenAlgs } = this.config.oidc;
+    const { jwks, issuers } = this.provider.get();
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(idToken, this.provider.get().jwks.resolver(true), {
-        issuer,
+      ({ payload } = await jwtVerify(idToken, jwks.resolver(true), {
+        issuer: [...issuers.keys()],
         audience: clientId,
         // never `none`, never HMAC: config refuses both, and jose refuses an alg its key type cannot do
         algorithms: [...idTokenAlgs],
@@ -78,6 +80,8 @@ export class IdTokenValidator {
       if (error instanceof ProviderUnavailableError) throw error;
       throw new IdTokenInvalidError(describeJoseError(error, 'ID token'), error);
     }
+    const tenant = tenantProblem(issuers, payload.iss, payload['tid']);
+    if (tenant !== undefined) throw new IdTokenInvalidError(`The ID token names ${tenant}.`);
     const nowS = this.clock.now() / 1000;
     if (typeof payload.iat !== 'number' || payload.iat > nowS + clockSkewS) throw new IdTokenInvalidError('The ID token was issued in the future (iat).');
     if (typeof payload.exp !== 'number') throw new IdTokenInvalidError('The ID token has no expiry (exp).');
@@ -93,7 +97,7 @@ export class IdTokenValidator {
   private claimsOf(payload: JWTPayload): IdTokenClaims {
     const sub = payload.sub ?? '';
     const sid = payload['sid'];
-    return { ...payload, iss: this.config.oidc.issuer, sub, exp: payload.exp ?? 0, iat: payload.iat ?? 0, ...(typeof sid === 'string' ? { sid } : {}) };
+    return { ...payload, iss: payload.iss ?? this.config.oidc.issuer, sub, exp: payload.exp ?? 0, iat: payload.iat ?? 0, ...(typeof sid === 'string' ? { sid } : {}) };
   }
 }
 

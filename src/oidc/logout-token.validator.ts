@@ -5,6 +5,7 @@ import { GatewayError } from '../common/gateway-error.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ProviderUnavailableError } from './oidc.errors.js';
+import { tenantProblem } from './issuer.js';
 import { describeJoseError, joseFailureReason } from './jose-errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
 
@@ -40,7 +41,8 @@ export class LogoutTokenValidator {
   ) {}
 
   async validate(token: string): Promise<LogoutClaims> {
-    const { issuer, clientId, clockSkewS, idTokenAlgs } = this.config.oidc;
+    const { clientId, clockSkewS, idTokenAlgs } = this.config.oidc;
+    const { jwks, issuers } = this.provider.get();
     try {
       decodeProtectedHeader(token);
     } catch {
@@ -48,8 +50,8 @@ export class LogoutTokenValidator {
     }
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.provider.get().jwks.resolver(false), {
-        issuer,
+      ({ payload } = await jwtVerify(token, jwks.resolver(false), {
+        issuer: [...issuers.keys()],
         audience: clientId,
         algorithms: [...idTokenAlgs],
         clockTolerance: clockSkewS,
@@ -64,6 +66,8 @@ export class LogoutTokenValidator {
       if (error instanceof ProviderUnavailableError) throw error;
       throw new LogoutTokenInvalidError(joseFailureReason(error), describeJoseError(error, 'logout token'));
     }
+    const tenant = tenantProblem(issuers, payload.iss, payload['tid']);
+    if (tenant !== undefined) throw new LogoutTokenInvalidError('claim_tid', `The logout token names ${tenant}.`);
     const events = payload['events'];
     if (typeof events !== 'object' || events === null || Array.isArray(events) || !(BACKCHANNEL_LOGOUT_EVENT in events)) {
       throw new LogoutTokenInvalidError('events', 'The logout token lacks the back-channel logout event.');

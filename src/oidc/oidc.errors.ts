@@ -55,3 +55,10 @@ export class ClientAuthenticationFailedError extends GatewayError {
     });
   }
 }
+
+/** The userinfo endpoint's answer is unusable (not a JSON object, refused our token, or another `sub`). */
+export class UserinfoInvalidError extends GatewayError {
+  constructor(detail: string) {
+    super(502, 'userinfo_invalid', 'Invalid userinfo response from the provider', detail);
+  }
+}

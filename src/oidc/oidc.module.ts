@@ -3,8 +3,9 @@ import { IdTokenValidator } from './id-token.validator.js';
 import { ProviderMetadata } from './provider-metadata.js';
 import { TokenClient } from './token-client.js';
 import { LogoutTokenValidator } from './logout-token.validator.js';
+import { UserinfoClient } from './userinfo-client.js';
 
-const providers = [ProviderMetadata, TokenClient, IdTokenValidator, LogoutTokenValidator];
+const providers = [ProviderMetadata, TokenClient, IdTokenValidator, LogoutTokenValidator, UserinfoClient];
 
 @Module({ providers, exports: providers })
 export class OidcModule {}

@@ -5,30 +5,37 @@ import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ReadinessService } from '../health/readiness.service.js';
+import { acceptedIssuers, type AcceptedIssuers } from './issuer.js';
 import { JwksCache } from './jwks-cache.js';
 import { ProviderUnavailableError } from './oidc.errors.js';
 import { fetchJson } from './provider-http.js';
+
+/** An optional field with an odd value (a string for an array, "" for a URL) counts as absent, as if omitted. */
+const optionalUrl = z.url().optional().catch(undefined);
+const optionalFlag = z.boolean().optional().catch(undefined);
 
 const DiscoveryDocumentSchema = z.object({
   issuer: z.string(),
   authorization_endpoint: z.url(),
   token_endpoint: z.url(),
   jwks_uri: z.url(),
-  end_session_endpoint: z.url().optional(),
-  revocation_endpoint: z.url().optional(),
-  userinfo_endpoint: z.url().optional(),
-  code_challenge_methods_supported: z.array(z.string()).optional(),
-  backchannel_logout_supported: z.boolean().optional(),
-  backchannel_logout_session_supported: z.boolean().optional(),
-  frontchannel_logout_supported: z.boolean().optional(),
-  frontchannel_logout_session_supported: z.boolean().optional(),
-  authorization_response_iss_parameter_supported: z.boolean().optional(),
+  end_session_endpoint: optionalUrl,
+  revocation_endpoint: optionalUrl,
+  userinfo_endpoint: optionalUrl,
+  code_challenge_methods_supported: z.array(z.string()).optional().catch(undefined),
+  backchannel_logout_supported: optionalFlag,
+  backchannel_logout_session_supported: optionalFlag,
+  frontchannel_logout_supported: optionalFlag,
+  frontchannel_logout_session_supported: optionalFlag,
+  authorization_response_iss_parameter_supported: optionalFlag,
 });
 export type DiscoveryDocument = z.infer<typeof DiscoveryDocumentSchema>;
 
 export interface LoadedProvider {
   readonly document: DiscoveryDocument;
   readonly jwks: JwksCache;
+  /** The issuers ID tokens, logout tokens and authorization responses may name. */
+  readonly issuers: AcceptedIssuers;
 }
 
 const FIRST_RETRY_MS = 500;
@@ -84,11 +91,14 @@ export class ProviderMetadata implements OnApplicationBootstrap, OnApplicationSh
     const parsed = DiscoveryDocumentSchema.safeParse(await fetchJson(url, httpTimeoutS));
     if (!parsed.success) throw new ProviderUnavailableError(`The discovery document at ${url} is malformed: ${parsed.error.issues[0]?.path.join('.') ?? ''}`);
     const document = parsed.data;
-    // OIDC Discovery §4.3: the issuer in the document must be identical to the configured one.
-    if (document.issuer !== issuer) throw new ProviderUnavailableError(`The discovery document names issuer ${document.issuer}, not ${issuer}.`);
+    const issuers = acceptedIssuers(document.issuer, issuer, this.config.oidc.allowedTenants);
+    if (typeof issuers === 'string') throw new ProviderUnavailableError(issuers);
+    if (this.config.oidc.userinfo && document.userinfo_endpoint === undefined) {
+      throw new ProviderUnavailableError('OIDC_USERINFO=true, but the discovery document advertises no userinfo_endpoint.');
+    }
     const jwks = new JwksCache(document.jwks_uri, httpTimeoutS, this.clock);
     await jwks.refresh();
-    return { document, jwks };
+    return { document, jwks, issuers };
   }
 
   private async loadWithRetry(): Promise<void> {

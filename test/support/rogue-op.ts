@@ -52,6 +52,8 @@ export interface TokenContext {
   readonly code: string;
   /** The nonce the authorization request carried for this code. */
   readonly nonce: string | undefined;
+  /** The authorization request behind this code (empty for a refresh). */
+  readonly authorizationParams: Readonly<Record<string, string>>;
   /** Epoch seconds. */
   readonly now: number;
   /** The claims of a correct ID token for this exchange. */
@@ -124,6 +126,16 @@ export interface RogueOp {
   /** Scenario or server errors: a test whose rogue fails proves nothing, so tests assert this is empty. */
   readonly failures: readonly string[];
   readonly jwksRequests: number;
+  /**
+   * The provider's clock (epoch ms) for the tokens it issues: real time unless a test shares the
+   * gateway's moved clock with it (time passes for both), so tokens issued "later" are valid later.
+   */
+  now: () => number;
+  /** Answers the userinfo endpoint for a known access token; reset() restores the correct answer. */
+  userinfoScenario: UserinfoScenario;
+  readonly userinfoRequests: readonly EndpointCallRecord[];
+  /** A real JWS with the provider's `rs256` key (logout tokens, JWT access tokens). */
+  sign(claims: ClaimOverrides): Promise<string>;
   /** Adds a key to the JWKS (key rotation). */
   publish(key: SigningKeyName): void;
   kid(key: SigningKeyName): string;
@@ -136,14 +148,57 @@ export interface RogueOp {
   close(): Promise<void>;
 }
 
+/** The discovery document served at `path`, from the correct one; undefined: 404. */
+export type DiscoveryBehaviour = (document: Readonly<Record<string, unknown>>, path: string) => Record<string, unknown> | undefined;
+
+const ENDPOINTS = ['authorize', 'token', 'jwks', 'revoke', 'endSession', 'userinfo'] as const;
+export type EndpointName = (typeof ENDPOINTS)[number];
+
+/** An answer of the end-session endpoint: a redirect, or a page (a refusal). */
+export type EndSessionAnswer = { readonly location: string } | { readonly status: number; readonly body: string };
+
+/**
+ * How one provider deviates (its documented behaviour; see provider-emulations.ts). Fixed for the
+ * provider's life: reset() leaves it alone.
+ */
+export interface ProviderBehaviour {
+  /** The issuer below the origin: '' (the default), '/' (a trailing slash), '/realms/demo', ... */
+  readonly issuerPath?: string;
+  /** Endpoint paths (defaults /authorize, /token, /jwks, /revoke, /end-session, /userinfo). */
+  readonly paths?: Partial<Record<EndpointName, string>>;
+  /**
+   * The discovery document served at `path` (any path ending in /.well-known/openid-configuration),
+   * from the correct one for the issuer; undefined: 404. Fields set to undefined are left out.
+   * Without it, only the issuer's own path serves the correct document.
+   */
+  readonly discovery?: DiscoveryBehaviour;
+  /** An OAuth error code to send back for an authorization request this provider refuses. */
+  readonly authorizeError?: (params: Readonly<Record<string, string>>) => string | undefined;
+  /** Parameters merged over the authorization response's code, state and iss (undefined removes one). */
+  readonly callbackParams?: (params: Readonly<Record<string, string>>) => Readonly<Record<string, string | undefined>>;
+  /** The end-session endpoint's answer (default: back to post_logout_redirect_uri, if any). */
+  readonly endSession?: (params: Readonly<Record<string, string>>) => EndSessionAnswer;
+}
+
 export interface RogueOpOptions {
   readonly clientId: string;
   readonly clientSecret: string;
+  readonly behaviour?: ProviderBehaviour;
 }
+
+/** The userinfo answer for an access token the provider issued, with the claims of its ID token. */
+export type UserinfoScenario = (claims: Readonly<Record<string, unknown>>) => { readonly status: number; readonly body: unknown };
+
+/** OIDC Core §5.3.2: the user's claims, `sub` first. */
+export const correctUserinfo: UserinfoScenario = (claims) => ({
+  status: 200,
+  body: { sub: claims['sub'], name: 'Rogue User', email: 'rogue@example.test', picture: 'https://pictures.example/rogue.png' },
+});
 
 interface IssuedCode {
   readonly redirectUri: string;
   readonly nonce: string | undefined;
+  readonly params: Readonly<Record<string, string>>;
   readonly codeChallenge: string;
   used: boolean;
 }
@@ -247,7 +302,20 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
   const tokenRequests: TokenRequestRecord[] = [];
   const revocationRequests: EndpointCallRecord[] = [];
   const endSessionRequests: EndpointCallRecord[] = [];
+  const userinfoRequests: EndpointCallRecord[] = [];
+  /** The ID token claims of each access token issued, for the userinfo endpoint. */
+  const accessTokenClaims = new Map<string, Readonly<Record<string, unknown>>>();
   const issuedIdTokens: string[] = [];
+  const behaviour = options.behaviour ?? {};
+  const paths: Record<EndpointName, string> = {
+    authorize: '/authorize',
+    token: '/token',
+    jwks: '/jwks',
+    revoke: '/revoke',
+    endSession: '/end-session',
+    userinfo: '/userinfo',
+    ...behaviour.paths,
+  };
   const failures: string[] = [];
   let jwksRequests = 0;
   let refreshCount = 0;
@@ -264,7 +332,9 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('rogue provider has no TCP address');
   const port = address.port;
-  const issuer = `http://127.0.0.1:${port}`;
+  const origin = `http://127.0.0.1:${port}`;
+  const issuer = `${origin}${behaviour.issuerPath ?? ''}`;
+  const issuerDiscoveryPath = `${new URL(issuer).pathname.replace(/\/+$/, '')}/.well-known/openid-configuration`;
 
   async function sign(claims: ClaimOverrides, key: SigningKeyName = 'rs256', header: HeaderOverrides = {}): Promise<string> {
     const signer = keys[key];
@@ -272,7 +342,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
   }
 
   function context(code: string, issued: IssuedCode, refresh = false): TokenContext {
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor(rogue.now() / 1000);
     const claims = withoutUndefined({
       iss: issuer,
       sub: 'rogue-user',
@@ -295,6 +365,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
       clientId: options.clientId,
       code,
       nonce: issued.nonce,
+      authorizationParams: issued.params,
       now,
       claims,
       sign: (overrides, signOptions = {}) => sign(overrides, signOptions.key, signOptions.header),
@@ -306,58 +377,87 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
     };
   }
 
+  function discoveryDocument(path: string): Record<string, unknown> | undefined {
+    const document: Record<string, unknown> = {
+      issuer,
+      authorization_endpoint: `${origin}${paths.authorize}`,
+      token_endpoint: `${origin}${paths.token}`,
+      jwks_uri: `${origin}${paths.jwks}`,
+      end_session_endpoint: `${origin}${paths.endSession}`,
+      revocation_endpoint: `${origin}${paths.revoke}`,
+      userinfo_endpoint: `${origin}${paths.userinfo}`,
+      response_types_supported: ['code'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['RS256', 'ES256'],
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic'],
+      grant_types_supported: ['authorization_code', 'refresh_token'],
+      scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+      // RFC 9207: every authorization response carries `iss`
+      authorization_response_iss_parameter_supported: true,
+      // both logout channels, with iss and sid (Back-Channel Logout §2.1, Front-Channel Logout §3)
+      backchannel_logout_supported: true,
+      backchannel_logout_session_supported: true,
+      frontchannel_logout_supported: true,
+      frontchannel_logout_session_supported: true,
+    };
+    const served = behaviour.discovery === undefined ? (path === issuerDiscoveryPath ? document : undefined) : behaviour.discovery(document, path);
+    return served === undefined ? undefined : { ...served, ...rogue.discoveryOverrides };
+  }
+
+  /** The request's route: `GET discovery` for any discovery path, else the endpoint its path names. */
+  function routeOf(method: string, pathname: string): string {
+    if (pathname.endsWith('/.well-known/openid-configuration')) return `${method} discovery`;
+    const endpoint = ENDPOINTS.find((name) => paths[name] === pathname);
+    return `${method} ${endpoint ?? pathname}`;
+  }
+
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', issuer);
-    const route = `${request.method ?? 'GET'} ${url.pathname}`;
+    const url = new URL(request.url ?? '/', origin);
+    const route = routeOf(request.method ?? 'GET', url.pathname);
     switch (route) {
-      case 'GET /.well-known/openid-configuration':
-        sendJson(response, 200, {
-          issuer,
-          authorization_endpoint: `${issuer}/authorize`,
-          token_endpoint: `${issuer}/token`,
-          jwks_uri: `${issuer}/jwks`,
-          end_session_endpoint: `${issuer}/end-session`,
-          revocation_endpoint: `${issuer}/revoke`,
-          response_types_supported: ['code'],
-          subject_types_supported: ['public'],
-          id_token_signing_alg_values_supported: ['RS256', 'ES256'],
-          code_challenge_methods_supported: ['S256'],
-          token_endpoint_auth_methods_supported: ['client_secret_basic'],
-          grant_types_supported: ['authorization_code', 'refresh_token'],
-          scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
-          // RFC 9207: every authorization response carries `iss`
-          authorization_response_iss_parameter_supported: true,
-          // both logout channels, with iss and sid (Back-Channel Logout §2.1, Front-Channel Logout §3)
-          backchannel_logout_supported: true,
-          backchannel_logout_session_supported: true,
-          frontchannel_logout_supported: true,
-          frontchannel_logout_session_supported: true,
-          ...rogue.discoveryOverrides,
-        });
+      case 'GET discovery': {
+        const document = discoveryDocument(url.pathname);
+        if (document === undefined) sendJson(response, 404, { error: 'not_found' });
+        else sendJson(response, 200, document);
         return;
-      case 'GET /jwks':
+      }
+      case 'GET jwks':
         jwksRequests++;
         if (rogue.jwksOverride !== undefined) send(response, rogue.jwksOverride.status, rogue.jwksOverride.body, { 'content-type': 'application/json' });
         else sendJson(response, 200, { keys: [...published].map((name) => keys[name].publicJwk) });
         return;
-      case 'GET /authorize':
+      case 'GET authorize':
         authorize(url, response);
         return;
-      case 'POST /token':
+      case 'POST token':
         await token(request, response);
         return;
-      case 'POST /revoke': {
+      case 'POST revoke': {
         const params = await readForm(request);
         revocationRequests.push({ params, clientAuthenticated: authenticated(request) });
         send(response, 200, '');
         return;
       }
-      case 'GET /end-session': {
+      case 'GET endSession': {
         const params = Object.fromEntries(url.searchParams);
         endSessionRequests.push({ params, clientAuthenticated: false });
         const target = params['post_logout_redirect_uri'];
-        if (target === undefined) send(response, 200, 'signed out', { 'content-type': 'text/plain' });
-        else send(response, 302, '', { location: target });
+        const answer: EndSessionAnswer = behaviour.endSession?.(params) ?? (target === undefined ? { status: 200, body: 'signed out' } : { location: target });
+        if ('location' in answer) send(response, 302, '', { location: answer.location });
+        else send(response, answer.status, answer.body, { 'content-type': 'text/plain' });
+        return;
+      }
+      case 'GET userinfo': {
+        const token = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+        userinfoRequests.push({ params: token === undefined ? {} : { access_token: token }, clientAuthenticated: false });
+        const claims = token === undefined ? undefined : accessTokenClaims.get(token);
+        if (claims === undefined) {
+          sendJson(response, 401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer error="invalid_token"' });
+          return;
+        }
+        const answer = rogue.userinfoScenario(claims);
+        sendJson(response, answer.status, answer.body);
         return;
       }
       case 'GET /logout-page': {
@@ -390,17 +490,23 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
     }
     const back = new URL(redirectUri);
     const challenge = params['code_challenge'];
+    const refusal = behaviour.authorizeError?.(params);
+    const answer: Record<string, string | undefined> = {};
     if (params['response_type'] !== 'code' || params['code_challenge_method'] !== 'S256' || challenge === undefined || !/(^| )openid( |$)/.test(params['scope'] ?? '')) {
       authorizationRequests.push({ params, code: undefined });
-      back.searchParams.set('error', 'invalid_request');
+      answer['error'] = 'invalid_request';
+    } else if (refusal !== undefined) {
+      authorizationRequests.push({ params, code: undefined });
+      answer['error'] = refusal;
     } else {
       const code = randomBytes(24).toString('base64url');
-      codes.set(code, { redirectUri, nonce: params['nonce'], codeChallenge: challenge, used: false });
+      codes.set(code, { redirectUri, nonce: params['nonce'], params, codeChallenge: challenge, used: false });
       authorizationRequests.push({ params, code });
-      back.searchParams.set('code', code);
+      answer['code'] = code;
     }
-    if (params['state'] !== undefined) back.searchParams.set('state', params['state']);
-    back.searchParams.set('iss', issuer);
+    answer['state'] = params['state'];
+    answer['iss'] = issuer;
+    for (const [name, value] of Object.entries(merged(answer, behaviour.callbackParams?.(params) ?? {}))) back.searchParams.set(name, String(value));
     send(response, 302, '', { location: back.href });
   }
 
@@ -450,7 +556,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
   }
 
   async function answerRefresh(refreshToken: string, response: ServerResponse): Promise<void> {
-    const ctx = context(refreshToken, { redirectUri: '', nonce: undefined, codeChallenge: '', used: true }, true);
+    const ctx = context(refreshToken, { redirectUri: '', nonce: undefined, params: {}, codeChallenge: '', used: true }, true);
     const result = await rogue.refreshScenario(ctx);
     const withIdToken = result.idToken !== undefined || result.claims !== undefined || result.header !== undefined || result.key !== undefined;
     await answerTokens(ctx, result, response, withIdToken);
@@ -474,6 +580,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
       result.response ?? {},
     );
     if (typeof body.id_token === 'string') issuedIdTokens.push(body.id_token);
+    if (typeof body.access_token === 'string') accessTokenClaims.set(body.access_token, merged(ctx.claims, result.claims ?? {}));
     sendJson(response, 200, body);
   }
 
@@ -487,6 +594,10 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
     },
     jwksOverride: undefined,
     discoveryOverrides: {},
+    now: () => Date.now(),
+    userinfoScenario: correctUserinfo,
+    userinfoRequests,
+    sign: (claims) => sign(claims),
     authorizationRequests,
     tokenRequests,
     revocationRequests,
@@ -506,7 +617,8 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
       refreshCount = 0;
       rogue.jwksOverride = undefined;
       rogue.discoveryOverrides = {};
-      for (const list of [authorizationRequests, tokenRequests, revocationRequests, endSessionRequests, failures]) list.length = 0;
+      rogue.userinfoScenario = correctUserinfo;
+      for (const list of [authorizationRequests, tokenRequests, revocationRequests, endSessionRequests, userinfoRequests, failures]) list.length = 0;
     },
     async stop() {
       if (!server.listening) return;
@@ -606,12 +718,20 @@ export const TEST_CLIENT_ID = 'bff-rogue';
 // RFC 6749 §2.3.1: each of these characters must be form-urlencoded inside the Basic credentials
 export const TEST_CLIENT_SECRET = 'rogue:secret with spaces+plus/%25&=';
 
-/** The rogue provider, and the real gateway (in this process) configured for it, ready for logins. */
-export async function startRogueStack(env: Environment = {}): Promise<RogueStack> {
-  const rogue = await startRogueOp({ clientId: TEST_CLIENT_ID, clientSecret: TEST_CLIENT_SECRET });
+/**
+ * The rogue provider (behaving as `behaviour` says), and the real gateway (in this process)
+ * configured for it, ready for logins. `env` may depend on the provider (its issuer).
+ */
+export async function startRogueStack(env: Environment | ((rogue: RogueOp) => Promise<Environment>) = {}, behaviour?: ProviderBehaviour): Promise<RogueStack> {
+  const rogue = await startRogueOp({ clientId: TEST_CLIENT_ID, clientSecret: TEST_CLIENT_SECRET, ...(behaviour === undefined ? {} : { behaviour }) });
   let gateway: RunningGateway;
   try {
-    gateway = await startGateway({ OIDC_ISSUER: rogue.issuer, OIDC_CLIENT_ID: TEST_CLIENT_ID, OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET, ...env });
+    gateway = await startGateway({
+      OIDC_ISSUER: rogue.issuer,
+      OIDC_CLIENT_ID: TEST_CLIENT_ID,
+      OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET,
+      ...(typeof env === 'function' ? await env(rogue) : env),
+    });
   } catch (error) {
     await rogue.close();
     throw error;

@@ -1,0 +1,82 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { BadRequestError } from '../common/gateway-error.js';
+import type { Config } from '../config/config.js';
+import type { LoginTransaction } from './login-transaction.store.js';
+import { safeReturnTo } from './return-to.js';
+
+export type Prompt = 'none' | 'login' | 'consent' | 'select_account';
+const PROMPTS: ReadonlySet<string> = new Set<Prompt>(['none', 'login', 'consent', 'select_account']);
+const MAX_LOGIN_HINT_LENGTH = 256;
+const MAX_FORWARDED_LENGTH = 256;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+/** Always forwarded, and checked on their own. */
+const BUILT_IN = new Set(['prompt', 'login_hint']);
+
+/** Everything one authorization request sends, and the transaction the callback will need. */
+export interface AuthorizationRequest {
+  readonly transaction: LoginTransaction;
+  /** Sent besides what the strategy adds (response_type, client_id, redirect_uri, scope, state). */
+  readonly params: Readonly<Record<string, string>>;
+  readonly prompt: Prompt | undefined;
+  readonly loginHint: string | undefined;
+}
+
+/**
+ * Step 1 of a login: the parameters of the authorization request, from `/auth/login`'s query
+ * (`returnTo`, `prompt`, `login_hint`, and those OIDC_LOGIN_PARAMS_ALLOWED lists) and the
+ * configuration. A forwarded parameter overrides OIDC_EXTRA_AUTH_PARAMS (so does `prompt`: the
+ * strategy sets it last); protocol parameters are never forwarded (config refuses to list them).
+ * 400 for a bad value.
+ */
+export function buildAuthorizationRequest(oidc: Config['oidc'], query: Readonly<Record<string, unknown>>, now: number): AuthorizationRequest {
+  const prompt = query['prompt'];
+  if (prompt !== undefined && (typeof prompt !== 'string' || !isPrompt(prompt))) throw new BadRequestError('prompt must be one of none, login, consent, select_account.');
+  const loginHint = query['login_hint'];
+  if (loginHint !== undefined && (typeof loginHint !== 'string' || loginHint.length > MAX_LOGIN_HINT_LENGTH)) {
+    throw new BadRequestError(`login_hint must be a string of at most ${MAX_LOGIN_HINT_LENGTH} characters.`);
+  }
+  const transaction: LoginTransaction = {
+    state: randomValue(),
+    nonce: randomValue(),
+    // RFC 7636 §4.1: 32 random bytes, base64url
+    codeVerifier: randomValue(),
+    returnTo: safeReturnTo(query['returnTo']),
+    createdAt: now,
+    ...(oidc.maxAgeS === undefined ? {} : { maxAgeS: oidc.maxAgeS }),
+  };
+  return {
+    transaction,
+    params: {
+      ...oidc.extraAuthParams,
+      ...forwardedParams(oidc.loginParamsAllowed, query),
+      nonce: transaction.nonce,
+      // RFC 9700 §2.1.1: PKCE S256 for confidential clients too
+      code_challenge: createHash('sha256').update(transaction.codeVerifier).digest('base64url'),
+      code_challenge_method: 'S256',
+    },
+    prompt,
+    loginHint,
+  };
+}
+
+function forwardedParams(allowed: readonly string[], query: Readonly<Record<string, unknown>>): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const name of allowed) {
+    const value = query[name];
+    if (value === undefined || BUILT_IN.has(name)) continue;
+    if (typeof value !== 'string' || value.length > MAX_FORWARDED_LENGTH || CONTROL_CHARACTERS.test(value)) {
+      throw new BadRequestError(`${name} must be given once, as at most ${MAX_FORWARDED_LENGTH} characters without control characters.`);
+    }
+    params[name] = value;
+  }
+  return params;
+}
+
+function isPrompt(value: string): value is Prompt {
+  return PROMPTS.has(value);
+}
+
+function randomValue(): string {
+  return randomBytes(32).toString('base64url');
+}
