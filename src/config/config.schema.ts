@@ -214,8 +214,7 @@ export const variables = {
   },
   OTEL_EXPORTER_OTLP_PROTOCOL: {
     schema: z.enum(['http/json'], { error: 'only http/json is supported (OTLP over HTTP with the JSON encoding; collectors accept it on the same port as http/protobuf)' }),
-    default: 'http/json',
-    description: 'OpenTelemetry: the OTLP transport; `http/json` only.',
+    description: 'OpenTelemetry: the OTLP transport; only `http/json` is supported (what the gateway always sends), and any other value stops start-up.',
   },
   OTEL_SERVICE_NAME: { schema: z.string().min(1), default: 'bff-gateway', description: 'OpenTelemetry: `service.name` of the gateway\'s spans.' },
   OTEL_RESOURCE_ATTRIBUTES: { schema: z.string(), default: '', description: 'OpenTelemetry: more resource attributes, `key=value` pairs separated by commas (`deployment.environment=prod`).' },

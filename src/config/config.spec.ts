@@ -245,8 +245,8 @@ function outcome(env: Environment): unknown {
  * Values to try as a stand-in default, in environments where a variable can show its effect (the cookie
  * switch matters only on a plain-http origin): the first pair the schema accepts and that changes the outcome is used.
  */
-const CANDIDATES = ['1', '2', 'true', 'production', 'debug', 'pretty', 'client_secret_post', 'redis', '/static/'];
-const BASES: readonly Environment[] = [valid, { ...valid, PUBLIC_URL: 'http://gateway.internal' }];
+const CANDIDATES = ['1', '2', 'true', 'production', 'debug', 'pretty', 'client_secret_post', 'redis', '/static/', 'always_off', '0', 'svc'];
+const BASES: readonly Environment[] = [valid, { ...valid, PUBLIC_URL: 'http://gateway.internal' }, { ...valid, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector.internal:4318' }];
 
 /** Runs `body` while the schema's default of `spec` is `value`. */
 function withSchemaDefault<T>(spec: VariableSpec, value: string, body: () => T): T {

@@ -1,12 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { CLOCK, type Clock } from '../common/clock.js';
-import type { GatewayError } from '../common/gateway-error.js';
+import { GatewayError } from '../common/gateway-error.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ClientAuthenticationFailedError, ProviderUnavailableError, TokenRequestRejectedError, TokenResponseInvalidError } from './oidc.errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
 import { classifyTokenAnswer, parseRetryAfter, type TokenAnswer } from './token-outcome.js';
+import { Tracing } from '../tracing/tracing.js';
 
 const TokenResponseSchema = z.object({
   access_token: z.string().min(1),
@@ -32,6 +33,7 @@ export class TokenClient {
     @Inject(CONFIG) private readonly config: Config,
     private readonly provider: ProviderMetadata,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly tracing: Tracing,
   ) {}
 
   async exchangeCode(code: string, codeVerifier: string): Promise<TokenResponse> {
@@ -52,14 +54,30 @@ export class TokenClient {
   async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
     const endpoint = this.provider.get().document.revocation_endpoint;
     if (endpoint === undefined) return false;
-    const response = await this.post(endpoint, { token, token_type_hint: hint });
-    await response.body?.cancel();
-    // RFC 7009 §2.2: 200 whether or not the token was valid; anything else is the provider's problem.
-    if (!response.ok) throw new ProviderUnavailableError(`The provider answered ${response.status} to token revocation.`);
-    return true;
+    return this.tracing.inSpan('oidc.revocation', { 'oauth.token_type_hint': hint }, async () => {
+      const response = await this.post(endpoint, { token, token_type_hint: hint });
+      await response.body?.cancel();
+      // RFC 7009 §2.2: 200 whether or not the token was valid; anything else is the provider's problem.
+      if (!response.ok) throw new ProviderUnavailableError(`The provider answered ${response.status} to token revocation.`);
+      return true;
+    });
   }
 
-  private async tokenRequest(grant: 'authorization_code' | 'refresh_token', params: Record<string, string>): Promise<TokenResponse> {
+  /** One token-endpoint call in its span: the grant, and the outcome from the one table. */
+  private tokenRequest(grant: 'authorization_code' | 'refresh_token', params: Record<string, string>): Promise<TokenResponse> {
+    return this.tracing.inSpan('oidc.token', { 'oauth.grant_type': grant }, async (span) => {
+      try {
+        const answer = await this.sendTokenRequest(grant, params);
+        span?.setAttribute('oauth.outcome', 'success');
+        return answer;
+      } catch (error) {
+        span?.setAttribute('oauth.outcome', error instanceof GatewayError ? error.code : 'unknown');
+        throw error;
+      }
+    });
+  }
+
+  private async sendTokenRequest(grant: 'authorization_code' | 'refresh_token', params: Record<string, string>): Promise<TokenResponse> {
     let response: Response;
     let text: string;
     try {

@@ -5,6 +5,7 @@ import { systemClock } from '../common/clock.js';
 import { mapError } from '../common/problem.js';
 import { loadConfig } from '../config/config.js';
 import { Metrics } from '../metrics/metrics.js';
+import { Tracing } from '../tracing/tracing.js';
 import { MemorySessionStore } from '../session/memory-session-store.js';
 import { registerSessionCookie, sessionKey, type SessionCookie } from '../session/session-cookie.js';
 import { SessionExpiredError } from '../session/session.errors.js';
@@ -104,7 +105,7 @@ describe('the /api pipeline', () => {
     app = Fastify();
     await registerSessionCookie(app, config);
     await app.ready();
-    proxy = new ProxyService(config, new Metrics());
+    proxy = new ProxyService(config, new Metrics(), new Tracing(config));
   });
   afterAll(async () => {
     proxy.onApplicationShutdown();

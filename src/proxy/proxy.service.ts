@@ -15,6 +15,7 @@ import { InvalidUpstreamPathError, RequestBodyTooLargeError, UpstreamTimeoutErro
 import { applyResponsePolicy, gatewayCookieMatcher, type ResponsePolicy } from './response-headers.js';
 import { trustedPeers } from '../common/client-address.js';
 import { refuseUpgrade } from './upgrade-refusal.js';
+import { endClientSpan, Tracing } from '../tracing/tracing.js';
 
 declare module 'node:http' {
   interface Agent {
@@ -100,6 +101,7 @@ export class ProxyService implements OnApplicationShutdown {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly metrics: Metrics,
+    private readonly tracing: Tracing,
   ) {
     const url = new URL(config.server.publicUrl);
     this.publicHost = url.host;
@@ -183,9 +185,13 @@ export class ProxyService implements OnApplicationShutdown {
     // settled: the response has started, a failure was answered, or the browser left
     let settled = false;
     let browserGone = false;
+    // the upstream call's span (tracing on); the upstream gets its traceparent, never the browser's
+    const span = this.tracing.startClient(`upstream ${upstream.name}`, { 'http.request.method': req.method ?? 'GET', 'bff.upstream': upstream.name, 'server.address': upstream.target.host ?? '' });
+    this.tracing.inject(span, req.headers);
     const fail = (failure: GatewayError): void => {
       if (settled) return;
       settled = true;
+      endClientSpan(span, { 'error.type': failure.code }, true);
       clearTimeout(timer);
       proxyReq?.destroy();
       if (browserGone) return;
@@ -211,6 +217,7 @@ export class ProxyService implements OnApplicationShutdown {
         return;
       }
       settled = true;
+      endClientSpan(span, { 'http.response.status_code': proxyRes.statusCode ?? 0 }, (proxyRes.statusCode ?? 502) >= 500);
       proxyRes.on('close', () => {
         if (proxyRes.complete || browserGone) return;
         log.warn({ event: 'upstream_aborted', upstream: upstream.name, status: proxyRes.statusCode }, 'upstream response aborted mid-body');
@@ -227,16 +234,31 @@ export class ProxyService implements OnApplicationShutdown {
       if (res.writableFinished) return;
       // the browser closed the response (an EventSource, a download): end the upstream side too
       browserGone = true;
+      if (!settled) endClientSpan(span, { 'error.type': 'client_closed' }, false);
       settled = true;
       clearTimeout(timer);
       proxyReq?.destroy();
     });
     const limit = this.config.proxy.maxBodyBytes;
     const options = { target: upstream.target, agent: upstream.agent, ...(limit === undefined ? {} : { buffer: req.pipe(bodyLimiter(limit, fail)) }) };
-    const refused = this.open(req, upstream, { path, expect: undefined, claim }, log, () =>
-      this.proxy.web(req, res, options, (error) => fail(error instanceof GatewayError ? error : upstream.unavailable(error))),
-    );
+    // A pooled keep-alive connection the upstream closed just as it was reused fails before any
+    // answer; a request without a body that cannot change anything is sent once more on a fresh
+    // one (as nginx's proxy_next_upstream does). Never a request with a body: it may have arrived.
+    let retried = !isReplayable(req);
+    const send = (): void =>
+      this.proxy.web(req, res, options, (error) => {
+        if (!retried && !settled && proxyReq?.reusedSocket === true && isConnectionReset(error)) {
+          retried = true;
+          proxyReq = undefined;
+          log.debug({ event: 'upstream_retried', upstream: upstream.name }, 'reused upstream connection was closed: request sent again on a new one');
+          if (this.open(req, upstream, { path, expect: undefined, claim }, log, send)) fail(new InvalidUpstreamPathError());
+          return;
+        }
+        fail(error instanceof GatewayError ? error : upstream.unavailable(error));
+      });
+    const refused = this.open(req, upstream, { path, expect: undefined, claim }, log, send);
     if (!refused) return;
+    if (!settled) endClientSpan(span, { 'error.type': 'invalid_upstream_path' }, true);
     settled = true;
     clearTimeout(timer);
     proxyReq?.destroy();
@@ -379,6 +401,20 @@ function keepOnlyStreamPass(proxy: object, list: 'webPasses' | 'wsPasses'): void
   const stream = Array.isArray(passes) ? passes.filter((pass: unknown) => typeof pass === 'function' && pass.name === 'stream') : [];
   if (stream.length !== 1) throw new Error(`http-proxy has no ${list} 'stream' pass: check the http-proxy version`);
   Reflect.set(proxy, list, stream);
+}
+
+/** Safe to send twice: a method that changes nothing (RFC 9110 §9.2.1) and no body at all. */
+function isReplayable(req: IncomingMessage): boolean {
+  const method = req.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
+}
+
+/** The error of a connection the peer closed or reset under a request. */
+function isConnectionReset(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
+  return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 function ignore(): void {

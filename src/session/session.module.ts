@@ -11,6 +11,8 @@ import { RedisSessionStore } from './redis-session-store.js';
 import { SessionService } from './session.service.js';
 import { SESSION_STORE, type SessionStore } from './session-store.js';
 import { TokenRefresher } from './token-refresher.js';
+import { tracedStore } from '../tracing/traced-store.js';
+import { Tracing } from '../tracing/tracing.js';
 
 /** The configured store. Redis being down at start-up is not fatal: it reconnects, /readyz says 503 meanwhile. */
 export async function createSessionStore(config: Config, clock: Clock): Promise<SessionStore> {
@@ -20,8 +22,8 @@ export async function createSessionStore(config: Config, clock: Clock): Promise<
   return RedisSessionStore.open({ ...connection, password, keyPrefix, secrets: config.session.secrets }, clock);
 }
 
-async function storeProvider(config: Config, readiness: ReadinessService, clock: Clock, metrics: Metrics): Promise<SessionStore> {
-  const store = await createSessionStore(config, clock);
+async function storeProvider(config: Config, readiness: ReadinessService, clock: Clock, metrics: Metrics, tracing: Tracing): Promise<SessionStore> {
+  const store = tracedStore(await createSessionStore(config, clock), tracing, config.session.store);
   metrics.watchActiveSessions(store);
   readiness.register('session_store', async () => {
     await store.ping();
@@ -33,7 +35,7 @@ async function storeProvider(config: Config, readiness: ReadinessService, clock:
 @Global()
 @Module({
   imports: [OidcModule],
-  providers: [{ provide: SESSION_STORE, useFactory: storeProvider, inject: [CONFIG, ReadinessService, CLOCK, Metrics] }, SessionService, TokenRefresher, RefreshBackoff],
+  providers: [{ provide: SESSION_STORE, useFactory: storeProvider, inject: [CONFIG, ReadinessService, CLOCK, Metrics, Tracing] }, SessionService, TokenRefresher, RefreshBackoff],
   exports: [SESSION_STORE, SessionService, TokenRefresher],
 })
 export class SessionModule implements OnApplicationShutdown {

@@ -21,6 +21,7 @@ import { sidHash } from './session-cookie.js';
 import { SessionExpiredError, SessionStoreUnavailableError } from './session.errors.js';
 import { SESSION_STORE, type ReplaceTokensResult, type SessionRecord, type SessionStore, type SessionTokens, type StoreLock } from './session-store.js';
 import { accessTokenExpiresAt, needsRefresh } from './session-timing.js';
+import { Tracing } from '../tracing/tracing.js';
 
 const LOCK_POLL_MS = 25;
 /** Sessions whose new tokens wait in memory for the store; beyond this the oldest are dropped. */
@@ -62,6 +63,7 @@ export class TokenRefresher {
     private readonly backoff: RefreshBackoff,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly metrics: Metrics,
+    private readonly tracing: Tracing,
   ) {}
 
   /**
@@ -78,12 +80,12 @@ export class TokenRefresher {
    */
   async fresh(record: SessionRecord): Promise<SessionRecord> {
     if (!this.unsaved.has(record.id) && !this.due(record)) return record;
-    let pending = this.inFlight.get(record.id);
-    if (pending === undefined) {
-      pending = this.renew(record).finally(() => this.inFlight.delete(record.id));
-      this.inFlight.set(record.id, pending);
-    }
-    return pending;
+    const pending = this.inFlight.get(record.id);
+    // a request that joins another's refresh waits for it: that wait is its own span
+    if (pending !== undefined) return this.tracing.inSpan('session.refresh_wait', { 'bff.single_flight': 'joined' }, () => pending);
+    const started = this.tracing.inSpan('session.refresh', {}, () => this.renew(record)).finally(() => this.inFlight.delete(record.id));
+    this.inFlight.set(record.id, started);
+    return started;
   }
 
   private due(record: SessionRecord): boolean {

@@ -185,6 +185,7 @@ describe('proxied exchanges under attack', () => {
   let stack: Stack;
   let hostile: HostileUpstream;
   let orders: HostileUpstream;
+  let stale: HostileUpstream;
   let gw: string;
   let cookie: string;
   let api: Record<string, string>;
@@ -192,8 +193,10 @@ describe('proxied exchanges under attack', () => {
   beforeAll(async () => {
     hostile = await startHostileUpstream();
     orders = await startHostileUpstream();
+    stale = await startHostileUpstream();
     const routes = (sampleApi: string): string =>
       JSON.stringify([
+        { prefix: '/api/stale', target: stale.url },
         { prefix: '/api/h', target: hostile.url },
         { prefix: '/api/hc', target: hostile.url, passCookies: true },
         { prefix: '/api/s', target: hostile.url, stripPrefix: true },
@@ -211,6 +214,7 @@ describe('proxied exchanges under attack', () => {
     await stack.stop();
     await hostile.close();
     await orders.close();
+    await stale.close();
   });
 
   function get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<RawResponse> {
@@ -299,6 +303,21 @@ describe('proxied exchanges under attack', () => {
   });
 
   describe('what the forwarding engine must not do on its own', () => {
+    it('sends a GET again on a new connection when its pooled one turns out closed, but never a request with a body', async () => {
+      // each /stale answer marks its connection: the next request the gateway reuses it for is reset
+      expect((await get('/api/stale/stale')).status).toBe(200);
+      const again = await get('/api/stale/echo');
+      expect(stale.staleResets()).toBe(1);
+      expect(again.status).toBe(200);
+      expect(JSON.parse(again.body)).toMatchObject({ method: 'GET', url: '/api/stale/echo' });
+
+      expect((await get('/api/stale/stale')).status).toBe(200);
+      const post = await rawRequest(gw, '/api/stale/echo', { method: 'POST', headers: { ...api, 'content-type': 'text/plain' }, body: 'once only' });
+      expect(stale.staleResets()).toBe(2);
+      expect(post.status).toBe(502);
+      expect(stale.seen.filter((s) => s.method === 'POST')).toEqual([]);
+    });
+
     it('forwards a chunked DELETE body as its body, never as a second request on the upstream connection', async () => {
       const smuggled = 'GET /api/h/smuggled HTTP/1.1\r\nHost: upstream\r\n\r\n';
       const answer = await rawExchange(

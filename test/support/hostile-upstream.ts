@@ -24,6 +24,8 @@ export interface HostileUpstream {
   readonly seen: HostileSeen[];
   /** TCP connections accepted and closed so far (each proxied stream uses one while it lasts). */
   connections(): { opened: number; closed: number };
+  /** Requests met with a reset because they came on a connection /stale had marked. */
+  staleResets(): number;
   /** Streams started on /stream and the ones whose connection has closed since. */
   streams(): { started: number; closed: number };
   /** Resolves once `count` requests (or handshakes) are held on /hold or /ws-hold in all. */
@@ -41,13 +43,16 @@ export interface HostileUpstream {
  *   .../die       promises 100 bytes, sends 7, then drops the connection
  *   .../cookies   Set-Cookie for the gateway's own names and a foreign one, hop-by-hop headers, Location
  *   .../bad-status  a status line Node parses but refuses to write back (`099`)
+ *   .../stale   200 on a kept-alive connection, then resets that connection when the next request
+ *               arrives on it (a keep-alive close racing the gateway's reuse, made deterministic)
  *   anything else echoes method, url and headers as JSON
  * Upgrades on .../ws-hold wait for release(); every upgrade is answered 101 with the same cookies and
  * then echoes bytes back.
  */
 export async function startHostileUpstream(): Promise<HostileUpstream> {
   const seen: HostileSeen[] = [];
-  const counts = { opened: 0, closed: 0, streamsStarted: 0, streamsClosed: 0, held: 0 };
+  const counts = { opened: 0, closed: 0, streamsStarted: 0, streamsClosed: 0, held: 0, staleResets: 0 };
+  const staleSockets = new WeakSet<Socket>();
   let waiters: Array<{ count: number; resolve: () => void }> = [];
   let releases: Array<() => void> = [];
   const sockets = new Set<Socket>();
@@ -63,8 +68,18 @@ export async function startHostileUpstream(): Promise<HostileUpstream> {
   };
 
   const server: Server = createServer((req, res) => {
+    if (staleSockets.has(req.socket)) {
+      counts.staleResets++;
+      req.socket.resetAndDestroy();
+      return;
+    }
     const last = new URL(req.url ?? '/', 'http://upstream').pathname.split('/').at(-1);
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, upgrade: false });
+    if (last === 'stale') {
+      staleSockets.add(req.socket);
+      res.end('stale next time');
+      return;
+    }
     if (last === 'stream') {
       counts.streamsStarted++;
       req.socket.once('close', () => counts.streamsClosed++);
@@ -130,6 +145,7 @@ export async function startHostileUpstream(): Promise<HostileUpstream> {
     seen,
     connections: () => ({ opened: counts.opened, closed: counts.closed }),
     streams: () => ({ started: counts.streamsStarted, closed: counts.streamsClosed }),
+    staleResets: () => counts.staleResets,
     held: (count) =>
       new Promise((resolve) => {
         if (counts.held >= count) resolve();
