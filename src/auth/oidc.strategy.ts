@@ -9,6 +9,7 @@ import { TokenResponseInvalidError } from '../oidc/oidc.errors.js';
 import type { IdTokenClaims } from '../oidc/id-token.validator.js';
 import type { DiscoveryDocument } from '../oidc/provider-metadata.js';
 import { TokenClient } from '../oidc/token-client.js';
+import { loginResourceParams } from '../config/route-policy.js';
 import type { LoginAttempt, LoginResult } from './login-attempt.js';
 import { LoginTransactionStore } from './login-transaction.store.js';
 
@@ -72,12 +73,13 @@ export class OidcStrategy extends PassportStrategy(Strategy, OIDC_STRATEGY, 9) {
     super.authenticate(req, options);
   }
 
-  override authorizationParams(): Record<string, string> {
+  override authorizationParams(): Record<string, string | readonly string[]> {
     const verifier = this.attempt?.codeVerifier;
     const nonce = this.attempt?.nonce;
     if (verifier === undefined || nonce === undefined) throw new Error('authorizationParams called outside a login');
     return {
       ...this.deps.config.oidc.extraAuthParams,
+      ...loginResourceParams(this.deps.config.oidc.loginResources),
       nonce,
       code_challenge: createHash('sha256').update(verifier).digest('base64url'),
       code_challenge_method: 'S256',

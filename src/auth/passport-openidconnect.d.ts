@@ -49,7 +49,7 @@ declare module 'passport-openidconnect' {
     constructor(options: StrategyOptions, verify: (...args: never[]) => void);
     name: string;
     authenticate(req: unknown, options?: AuthenticateOptions): void;
-    authorizationParams(options: AuthenticateOptions): Record<string, string>;
+    authorizationParams(options: AuthenticateOptions): Record<string, string | readonly string[]>;
     protected _stateStore: StateStore;
     protected _oauth2: TokenEndpoint;
   }

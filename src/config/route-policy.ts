@@ -153,3 +153,11 @@ export function parseRoutes(value: unknown, base: string, defaultTimeoutS: numbe
   });
   return problems.length === before ? routes : [];
 }
+
+/**
+ * The authorization request's RFC 8707 `resource` parameters (one per resource; url.format repeats
+ * a list): providers grant a resource at the token endpoint only if it was granted here.
+ */
+export function loginResourceParams(resources: readonly string[]): Record<string, readonly string[]> {
+  return resources.length === 0 ? {} : { resource: resources };
+}
