@@ -5,6 +5,7 @@ import { CompactSign, exportJWK, exportSPKI, generateKeyPair, type CompactJWSHea
 import type { Environment } from '../../src/config/config.js';
 import { SESSION_STORE, type SessionStore } from '../../src/session/session-store.js';
 import { BrowserClient } from './browser.js';
+import { TOKEN_EXCHANGE_GRANT, TokenExchangeEmulation } from './rogue-token-exchange.js';
 import { startGateway, type RunningGateway } from './gateway.js';
 import { waitUntilReady } from './wait.js';
 
@@ -124,6 +125,8 @@ export interface RogueOp {
   /** Scenario or server errors: a test whose rogue fails proves nothing, so tests assert this is empty. */
   readonly failures: readonly string[];
   readonly jwksRequests: number;
+  /** RFC 8693 token exchange (test/support/rogue-token-exchange.ts); reset() clears its targets and records. */
+  readonly tokenExchange: TokenExchangeEmulation;
   /** Adds a key to the JWKS (key rotation). */
   publish(key: SigningKeyName): void;
   kid(key: SigningKeyName): string;
@@ -424,6 +427,12 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
       record('refreshed');
       return;
     }
+    if (params['grant_type'] === TOKEN_EXCHANGE_GRANT) {
+      const { status, body } = rogue.tokenExchange.answer(params);
+      record(typeof body['error'] === 'string' ? body['error'] : 'exchanged');
+      sendJson(response, status, body);
+      return;
+    }
     if (params['grant_type'] !== 'authorization_code') {
       record('unsupported_grant_type');
       sendJson(response, 400, { error: 'unsupported_grant_type' });
@@ -474,6 +483,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
       result.response ?? {},
     );
     if (typeof body.id_token === 'string') issuedIdTokens.push(body.id_token);
+    if (typeof body.access_token === 'string') rogue.tokenExchange.issued.add(body.access_token);
     sendJson(response, 200, body);
   }
 
@@ -496,6 +506,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
     get jwksRequests() {
       return jwksRequests;
     },
+    tokenExchange: new TokenExchangeEmulation(),
     publish(key) {
       published.add(key);
     },
@@ -506,6 +517,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
       refreshCount = 0;
       rogue.jwksOverride = undefined;
       rogue.discoveryOverrides = {};
+      rogue.tokenExchange.reset();
       for (const list of [authorizationRequests, tokenRequests, revocationRequests, endSessionRequests, failures]) list.length = 0;
     },
     async stop() {
