@@ -18,6 +18,7 @@ const DiscoveryDocumentSchema = z.object({
   revocation_endpoint: z.url().optional(),
   userinfo_endpoint: z.url().optional(),
   code_challenge_methods_supported: z.array(z.string()).optional(),
+  grant_types_supported: z.array(z.string()).optional(),
   backchannel_logout_supported: z.boolean().optional(),
   backchannel_logout_session_supported: z.boolean().optional(),
   frontchannel_logout_supported: z.boolean().optional(),

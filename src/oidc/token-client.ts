@@ -59,7 +59,8 @@ const OAuthErrorSchema = z.object({ error: z.string() });
 export class TokenClient {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
-    private readonly provider: ProviderMetadata,
+    // only its loaded document is read: --check-config hands in one it loaded itself
+    @Inject(ProviderMetadata) private readonly provider: Pick<ProviderMetadata, 'get'>,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 

@@ -1,10 +1,11 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config, ProxyRoute } from '../config/config.js';
 import { hasOwnUserToken } from '../config/route-policy.js';
 import { TokenRequestRejectedError } from '../oidc/oidc.errors.js';
-import { TokenClient, type TokenResponse, type TokenTarget } from '../oidc/token-client.js';
+import { ProviderMetadata } from '../oidc/provider-metadata.js';
+import { TOKEN_EXCHANGE_GRANT, TokenClient, type TokenResponse, type TokenTarget } from '../oidc/token-client.js';
 import { RouteTokenRejectedError, SessionRequiredError } from '../session/session.errors.js';
 import type { SessionRecord } from '../session/session-store.js';
 import { accessTokenExpiresAt } from '../session/session-timing.js';
@@ -19,6 +20,20 @@ interface CachedToken {
 /** The token parameters of a route: its audience, RFC 8707 resources and scope. */
 export function routeTarget(route: ProxyRoute): TokenTarget {
   return { audience: route.audience, resource: route.resource, scope: route.scope };
+}
+
+/**
+ * Routes that need a grant the provider's discovery does not list. Only a warning: real providers
+ * omit grants they support (the list is RECOMMENDED, not complete, in RFC 8414 §2).
+ */
+export function unannouncedGrants(routes: readonly ProxyRoute[], supported: readonly string[] | undefined): Array<{ readonly grant: string; readonly routes: readonly string[] }> {
+  if (supported === undefined) return [];
+  const needs = new Map<string, string[]>();
+  for (const route of routes) {
+    const grant = route.token === 'client' ? 'client_credentials' : hasOwnUserToken(route) && route.exchange ? TOKEN_EXCHANGE_GRANT : undefined;
+    if (grant !== undefined && !supported.includes(grant)) needs.set(grant, [...(needs.get(grant) ?? []), route.prefix]);
+  }
+  return [...needs].map(([grant, prefixes]) => ({ grant, routes: prefixes }));
 }
 
 /**
@@ -68,16 +83,27 @@ export class ClientTokens {
  * scope, the gateway's client token, or none.
  */
 @Injectable()
-export class RouteTokens {
+export class RouteTokens implements OnApplicationBootstrap {
+  private readonly log = new Logger(RouteTokens.name);
   private readonly clientTokens: ClientTokens;
 
   constructor(
-    @Inject(CONFIG) config: Config,
+    @Inject(CONFIG) private readonly config: Config,
     @Inject(TokenRefresher) private readonly refresher: Pick<TokenRefresher, 'fresh' | 'routeToken'>,
     @Inject(TokenClient) tokens: Pick<TokenClient, 'clientCredentials'>,
     @Inject(CLOCK) clock: Clock,
+    @Inject(ProviderMetadata) private readonly provider?: Pick<ProviderMetadata, 'whenLoaded'>,
   ) {
     this.clientTokens = new ClientTokens(tokens, clock, config.session.refreshSkewS);
+  }
+
+  onApplicationBootstrap(): void {
+    // discovery loads in the background (with retries): warn once it has
+    void this.provider?.whenLoaded().then(({ document }) => {
+      for (const { grant, routes } of unannouncedGrants(this.config.proxy.routes, document.grant_types_supported)) {
+        this.log.warn({ event: 'route_grant_unannounced', grant, routes, msg: 'the provider does not list a grant these routes need in grant_types_supported (requests fail if it is really missing)' });
+      }
+    });
   }
 
   /** The access token to send upstream; undefined sends no Authorization. */
