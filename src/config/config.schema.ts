@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * Every environment variable the gateway reads: name, schema, default and description.
  * This is the single source of truth: `loadConfig()` validates against it and
- * `scripts/config-table.ts` renders the README's configuration table from it.
+ * `scripts/config-table.ts` renders the README's configuration table and gateway.example.yaml from it.
  */
 export interface VariableSpec {
   readonly schema: z.ZodType;
