@@ -30,6 +30,7 @@ export class RouteTokenRejectedError extends GatewayError {
     readonly oauthError: string,
     cause?: unknown,
   ) {
-    super(403, 'route_token_rejected', 'Route token refused', `The identity provider refused the token this API route needs (${oauthError}).`, { cause });
+    // a route whose token the provider refuses is misconfigured (or the provider is): an operator must look
+    super(403, 'route_token_rejected', 'Route token refused', `The identity provider refused the token this API route needs (${oauthError}).`, { cause, operatorFault: true });
   }
 }
