@@ -17,7 +17,7 @@ import { testEnvironment } from '../../test/support/test-env.js';
 import { ApiPipeline, classifyApiRequest, requireSession, type ApiExchange } from './api-pipeline.js';
 import type { ApiRequestKind } from './api-request-origin.js';
 import { ProxyService, type Upstream } from './proxy.service.js';
-import { RouteTokens } from './route-token.js';
+import { RouteTokens, unannouncedGrants } from './route-token.js';
 
 const ORIGIN = 'https://app.example';
 const config = loadConfig(
@@ -354,5 +354,30 @@ describe('the /api pipeline under route policies', () => {
 
   it('sends the route\'s own token on a route with a resource', async () => {
     expect((await run('GET', '/api/billing/x', 'live-sid')).forwarded?.authorization).toBe('Bearer route-token-for-/api/billing');
+  });
+});
+
+describe('unannouncedGrants', () => {
+  const routes = loadConfig(
+    testEnvironment({
+      UPSTREAM_URL: undefined,
+      PROXY_ROUTES: JSON.stringify([
+        { prefix: '/api/jobs', target: 'http://127.0.0.1:9', token: 'client' },
+        { prefix: '/api/reports', target: 'http://127.0.0.1:9', exchange: true, audience: 'https://reports.example' },
+        { prefix: '/api', target: 'http://127.0.0.1:9', resource: 'https://api.example' },
+      ]),
+    }),
+  ).proxy.routes;
+
+  it('names each grant a route needs that discovery does not list, with its routes', () => {
+    expect(unannouncedGrants(routes, ['authorization_code', 'refresh_token'])).toEqual([
+      { grant: 'urn:ietf:params:oauth:grant-type:token-exchange', routes: ['/api/reports'] },
+      { grant: 'client_credentials', routes: ['/api/jobs'] },
+    ]);
+    expect(unannouncedGrants(routes, ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'])).toEqual([]);
+  });
+
+  it('says nothing when discovery lists no grants at all (the member is optional)', () => {
+    expect(unannouncedGrants(routes, undefined)).toEqual([]);
   });
 });

@@ -52,6 +52,11 @@ describe('per-route token exchange', () => {
 
   const exchanges = (): Array<Readonly<Record<string, string>>> => stack.rogue.tokenRequests.filter((r) => r.params['grant_type'] === TOKEN_EXCHANGE_GRANT).map((r) => r.params);
 
+  it('warns once at start-up that discovery does not list the token-exchange grant, and serves anyway', () => {
+    const warnings = stack.gateway.logLines().filter((line) => line['event'] === 'route_grant_unannounced');
+    expect(warnings).toEqual([expect.objectContaining({ grant: TOKEN_EXCHANGE_GRANT, routes: ['/api/elsewhere', '/api/reports'] })]);
+  });
+
   it('exchanges the session\'s access token for one for the route\'s audience, once, with client authentication', async () => {
     const browser = await signIn();
     const sessionToken = (await call(browser, '/api/me')).authorization;
