@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { isLoopbackHost } from '../common/loopback.js';
 import { readConfigFile } from './config-file.js';
 import { variables, type VariableName, type VariableSpec } from './config.schema.js';
-import { hasOwnUserToken, parseRoutes, proxyRoute, type ProxyRouteValue } from './route-policy.js';
+import { parseRoutes, proxyRoute, refreshesForRoute, type ProxyRouteValue } from './route-policy.js';
 
 /** Thrown with every configuration problem at once; each line names one variable. */
 export class ConfigError extends Error {
@@ -108,7 +108,7 @@ function parseExtraAuthParams(value: string, problems: string[]): Record<string,
 }
 
 function loginScopes(scopes: string, routes: readonly ProxyRoute[]): string[] {
-  const routeScopes = routes.filter(hasOwnUserToken).flatMap((r) => r.scope?.split(/\s+/) ?? []);
+  const routeScopes = routes.filter(refreshesForRoute).flatMap((r) => r.scope?.split(/\s+/) ?? []);
   return [...new Set([...scopes.split(/\s+/), ...routeScopes])].filter((s) => s !== '' && s !== 'openid');
 }
 
@@ -208,7 +208,7 @@ function buildConfig(v: Complete, d: Derived) {
        * RFC 8707 resources requested at login: every user route's, since providers grant a resource
        * at the token endpoint only if it was granted at authorization.
        */
-      loginResources: [...new Set(d.routes.filter(hasOwnUserToken).flatMap((r) => r.resource))],
+      loginResources: [...new Set(d.routes.filter(refreshesForRoute).flatMap((r) => r.resource))],
       extraAuthParams: d.extraAuthParams,
       clockSkewS: v.OIDC_CLOCK_SKEW_S,
       idTokenAlgs: v.OIDC_ID_TOKEN_ALGS,

@@ -91,12 +91,13 @@ describe('route policy in PROXY_ROUTES', () => {
     expect(problemsOf(routesEnv([api, { ...api, target: 'http://b:1' }]))).toEqual(['PROXY_ROUTES[1].prefix: "/api" is listed twice']);
   });
 
-  it('asks at login for every user route\'s resources and the union of scopes, not for client routes\'', () => {
+  it('asks at login for every user route\'s resources and the union of scopes, not for client or exchange routes\'', () => {
     const config = loadConfig(
       routesEnv([
         { prefix: '/api/a', target: 'http://a:1', resource: ['https://a.example'], scope: 'a.read offline_access' },
         { prefix: '/api/b', target: 'http://b:1', resource: 'https://b.example', scope: 'b.read' },
         { prefix: '/api/c', target: 'http://c:1', token: 'client', resource: 'https://c.example', scope: 'c.admin' },
+        { prefix: '/api/d', target: 'http://d:1', exchange: true, resource: 'https://d.example', scope: 'd.read' },
         api,
       ]),
     );

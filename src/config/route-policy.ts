@@ -120,6 +120,14 @@ export function hasOwnUserToken(route: {
   return route.exchange || route.audience !== undefined || route.resource.length > 0 || route.scope !== undefined;
 }
 
+/**
+ * True when the route's token comes from the session's refresh token with the route's target:
+ * login must ask for its resource and scopes (an exchanged token does not need them granted).
+ */
+export function refreshesForRoute(route: Parameters<typeof hasOwnUserToken>[0]): boolean {
+  return hasOwnUserToken(route) && !route.exchange;
+}
+
 /** Rules that span keys, one line each. */
 function crossKeyProblems(base: string, index: number, r: RouteInput): string[] {
   const at = (key: string): string => pathName(base, [index, key]);
