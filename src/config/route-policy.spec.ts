@@ -69,8 +69,10 @@ describe('route policy in PROXY_ROUTES', () => {
     [{ prefix: 'api', target: 'http://a:1' }, 'PROXY_ROUTES[0].prefix: must start with "/"'],
     [{ prefix: '/api', target: 'ftp://a' }, 'PROXY_ROUTES[0].target: must be an absolute http(s) URL'],
     ['a string', 'PROXY_ROUTES[0]: expected a route object'],
-  ])('names one bad key in one line: %j', (route, line) => {
+  ])('names one bad key in one line, in PROXY_ROUTES and in the config file\'s routes alike: %j', (route, line) => {
     expect(problemsOf(routesEnv([route]))).toEqual([line]);
+    const file = configFile(JSON.stringify({ ...valid, routes: [route] }), 'gateway.json');
+    expect(problemsOf({ CONFIG_FILE: file })).toEqual([line.replace(/^PROXY_ROUTES/, 'routes')]);
   });
 
   it.each([
