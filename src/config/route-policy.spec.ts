@@ -86,9 +86,11 @@ describe('route policy in PROXY_ROUTES', () => {
     expect(problemsOf(routesEnv([route]))).toEqual([line]);
   });
 
-  it('refuses a prefix listed twice and names each bad route by its index', () => {
-    expect(problemsOf(routesEnv([api, { ...api, target: 'http://b:1' }, { prefix: '/api/x', target: 'http://x:1', audience: 1 }]))).toEqual([
+  it('names every bad route at once, each by its index, rules between keys included', () => {
+    expect(problemsOf(routesEnv([api, { ...api, target: 'http://b:1' }, { prefix: '/api/x', target: 'http://x:1', audience: 1 }, { prefix: '/api/y', target: 'http://y:1', anonymous: true }]))).toEqual([
+      'PROXY_ROUTES[1].prefix: "/api" is listed twice',
       'PROXY_ROUTES[2].audience: expected a string',
+      'PROXY_ROUTES[3].anonymous: only a route with "token": "none" may be anonymous (a public route carrying a token would be an open relay)',
     ]);
     expect(problemsOf(routesEnv([api, { ...api, target: 'http://b:1' }]))).toEqual(['PROXY_ROUTES[1].prefix: "/api" is listed twice']);
   });

@@ -147,19 +147,27 @@ function crossKeyProblems(base: string, index: number, r: RouteInput): string[] 
  * problems (`PROXY_ROUTES` or `routes`).
  */
 export function parseRoutes(value: unknown, base: string, defaultTimeoutS: number, problems: string[]): ProxyRouteValue[] {
-  const result = RoutesSchema.safeParse(value);
-  if (!result.success) {
-    problems.push(...result.error.issues.map((issue) => issueLine(base, issue, value)));
-    return [];
+  const list = RoutesSchema.safeParse(value);
+  if (!list.success) {
+    problems.push(...list.error.issues.filter((issue) => issue.path.length === 0).map((issue) => issueLine(base, issue, value)));
+    if (!Array.isArray(value) || value.length === 0) return [];
   }
-  const routes = result.data.map((r) => proxyRoute(r, defaultTimeoutS));
+  // route by route: every route's problems are named at once, those between keys too
   const before = problems.length;
-  result.data.forEach((r, i) => problems.push(...crossKeyProblems(base, i, r)));
-  routes.forEach((route, i) => {
+  const routes: ProxyRouteValue[] = [];
+  (Array.isArray(value) ? value : []).forEach((item: unknown, i) => {
+    const result = RouteSchema.safeParse(item);
+    if (!result.success) {
+      problems.push(...result.error.issues.map((issue) => issueLine(base, { ...issue, path: [i, ...issue.path] }, value)));
+      return;
+    }
+    problems.push(...crossKeyProblems(base, i, result.data));
+    const route = proxyRoute(result.data, defaultTimeoutS);
     if (route.prefix !== '/api' && !route.prefix.startsWith('/api/')) problems.push(`${pathName(base, [i, 'prefix'])}: "${route.prefix}" must be /api or below it`);
-    if (routes.findIndex((other) => other.prefix === route.prefix) !== i) problems.push(`${pathName(base, [i, 'prefix'])}: "${route.prefix}" is listed twice`);
+    if (routes.some((other) => other.prefix === route.prefix)) problems.push(`${pathName(base, [i, 'prefix'])}: "${route.prefix}" is listed twice`);
+    routes.push(route);
   });
-  return problems.length === before ? routes : [];
+  return problems.length === before && list.success ? routes : [];
 }
 
 /**
