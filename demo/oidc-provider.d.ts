@@ -65,6 +65,7 @@ declare module 'oidc-provider' {
       userinfo?: { enabled: boolean };
       rpInitiatedLogout?: { enabled: boolean };
       backchannelLogout?: { enabled: boolean };
+      clientCredentials?: { enabled: boolean };
       resourceIndicators?: {
         enabled: boolean;
         defaultResource?: (ctx: unknown, client: Client, oneOf?: string[]) => Promise<string | string[] | undefined>;

@@ -8,7 +8,10 @@
  * Environment (all optional): DEMO_PROVIDER_PORT (4000; 0 = any free port), DEMO_PROVIDER_HOST
  * (127.0.0.1), DEMO_GATEWAY_URL (http://localhost:3000), DEMO_CLIENT_ID (bff-demo), DEMO_CLIENT_SECRET
  * (bff-demo-secret), DEMO_API_AUDIENCE (urn:bff-demo:api), DEMO_ACCESS_TOKEN_TTL_S (300),
- * DEMO_TOKEN_ENDPOINT_AUTH_METHOD (client_secret_basic | client_secret_post).
+ * DEMO_TOKEN_ENDPOINT_AUTH_METHOD (client_secret_basic | client_secret_post), DEMO_RESOURCES (the
+ * resource servers as `resource=scope ...` pairs, comma separated; default `DEMO_API_AUDIENCE=api`):
+ * each gets JWT access tokens whose `aud` is its resource (RFC 8707, RFC 9068); the gateway's client
+ * may also use the client_credentials grant for them.
  *
  * stdout carries exactly one line, `{"event":"listening","issuer":"http://127.0.0.1:PORT"}`, for the
  * process that started it; everything else goes to stderr.
@@ -29,6 +32,18 @@ interface ProviderSettings {
   audience: string;
   accessTokenTtlS: number;
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** Resource indicator → the scopes its tokens may carry. */
+  resources: ReadonlyMap<string, readonly string[]>;
+}
+
+function readResources(value: string | undefined, audience: string, problems: string[]): Map<string, string[]> {
+  const resources = new Map<string, string[]>();
+  for (const pair of (value ?? `${audience}=api`).split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const [resource = '', scopes = ''] = pair.split('=', 2);
+    if (!URL.canParse(resource)) problems.push(`DEMO_RESOURCES: "${resource}" is not an absolute URI`);
+    resources.set(resource, scopes.split(/\s+/).filter((s) => s !== ''));
+  }
+  return resources;
 }
 
 function readSettings(env: NodeJS.ProcessEnv): ProviderSettings {
@@ -47,6 +62,8 @@ function readSettings(env: NodeJS.ProcessEnv): ProviderSettings {
   if (method !== 'client_secret_basic' && method !== 'client_secret_post') {
     problems.push(`DEMO_TOKEN_ENDPOINT_AUTH_METHOD must be client_secret_basic or client_secret_post (got "${method}")`);
   }
+  const audience = env['DEMO_API_AUDIENCE'] ?? 'urn:bff-demo:api';
+  const resources = readResources(env['DEMO_RESOURCES'], audience, problems);
   if (problems.length > 0) throw new Error(`Invalid demo provider configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return {
     port,
@@ -54,7 +71,8 @@ function readSettings(env: NodeJS.ProcessEnv): ProviderSettings {
     gatewayUrl,
     clientId: env['DEMO_CLIENT_ID'] ?? 'bff-demo',
     clientSecret: env['DEMO_CLIENT_SECRET'] ?? 'bff-demo-secret',
-    audience: env['DEMO_API_AUDIENCE'] ?? 'urn:bff-demo:api',
+    audience,
+    resources,
     accessTokenTtlS,
     tokenEndpointAuthMethod: method === 'client_secret_post' ? 'client_secret_post' : 'client_secret_basic',
   };
@@ -80,7 +98,8 @@ async function signingKeys(): Promise<Array<Record<string, unknown>>> {
 }
 
 function configuration(settings: ProviderSettings, keys: Array<Record<string, unknown>>): Configuration {
-  const { gatewayUrl, audience, accessTokenTtlS } = settings;
+  const { gatewayUrl, audience, accessTokenTtlS, resources } = settings;
+  const resourceScopes = [...new Set([...resources.values()].flat())];
   const gatewayOrigin = new URL(gatewayUrl).origin;
   return {
     clients: [
@@ -89,7 +108,8 @@ function configuration(settings: ProviderSettings, keys: Array<Record<string, un
         client_secret: settings.clientSecret,
         redirect_uris: [`${gatewayUrl}/auth/callback`],
         post_logout_redirect_uris: [`${gatewayUrl}/`],
-        grant_types: ['authorization_code', 'refresh_token'],
+        // client_credentials: the gateway's own tokens for its `client` routes
+        grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
         response_types: ['code'],
         token_endpoint_auth_method: settings.tokenEndpointAuthMethod,
         backchannel_logout_uri: `${gatewayUrl}/auth/backchannel-logout`,
@@ -103,7 +123,7 @@ function configuration(settings: ProviderSettings, keys: Array<Record<string, un
       profile: ['name', 'given_name', 'family_name'],
       email: ['email', 'email_verified'],
     },
-    scopes: ['openid', 'offline_access', 'api'],
+    scopes: ['openid', 'offline_access', 'profile', 'email', ...resourceScopes],
     responseTypes: ['code'],
     // Access tokens are JWTs for the sample API, so userinfo cannot be called with them: the ID
     // token carries the profile and email claims instead (OIDC Core 5.4 would move them to userinfo).
@@ -115,14 +135,17 @@ function configuration(settings: ProviderSettings, keys: Array<Record<string, un
       revocation: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       backchannelLogout: { enabled: true },
+      clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        // The gateway sends no `resource` parameter: every grant, refreshes included, is for the API.
-        defaultResource: () => Promise.resolve(audience),
+        // A grant without a `resource` parameter is for the API (DEMO_API_AUDIENCE) when it was
+        // granted, else for the first resource granted at login (a route's own API).
+        defaultResource: (_ctx, _client, oneOf) => Promise.resolve(oneOf === undefined || oneOf.includes(audience) ? audience : (oneOf[0] ?? audience)),
         useGrantedResource: () => Promise.resolve(true),
         getResourceServerInfo: (_ctx, resourceIndicator) => {
-          if (resourceIndicator !== audience) return Promise.reject(new errors.InvalidTarget(`unknown resource ${resourceIndicator}`));
-          return Promise.resolve({ scope: 'api', audience, accessTokenFormat: 'jwt', accessTokenTTL: accessTokenTtlS });
+          const scopes = resources.get(resourceIndicator);
+          if (scopes === undefined) return Promise.reject(new errors.InvalidTarget(`unknown resource ${resourceIndicator}`));
+          return Promise.resolve({ scope: scopes.join(' '), audience: resourceIndicator, accessTokenFormat: 'jwt', accessTokenTTL: accessTokenTtlS });
         },
       },
     },
@@ -221,7 +244,8 @@ async function main(): Promise<void> {
   // tests count refreshes at the provider from these lines
   provider.on('grant.success', (ctx: unknown) => {
     const params: unknown = typeof ctx === 'object' && ctx !== null ? Reflect.get(Reflect.get(ctx, 'oidc') ?? {}, 'params') : undefined;
-    logEvent('grant.success', { grantType: typeof params === 'object' && params !== null ? Reflect.get(params, 'grant_type') : undefined });
+    const param = (name: string): unknown => (typeof params === 'object' && params !== null ? Reflect.get(params, name) : undefined);
+    logEvent('grant.success', { grantType: param('grant_type'), resource: param('resource'), scope: param('scope') });
   });
   provider.on('backchannel.success', (_ctx: unknown, _client: unknown, accountId: unknown) => logEvent('backchannel.success', { accountId }));
   const callback = provider.callback();

@@ -1,9 +1,12 @@
 /**
- * `npm run demo`: builds the gateway, then starts the demo OpenID provider, the sample API and the
- * gateway (`node dist/main.js`) wired to each other, and prints where to sign in. Ctrl-C (or SIGTERM)
- * stops all three.
+ * `npm run demo`: builds the gateway, then starts the demo OpenID provider, two sample APIs with
+ * different audiences and the gateway (`node dist/main.js`) wired to each other, and prints where
+ * to sign in. `/api/orders` goes to the orders API with a token for its own audience (a route with
+ * an RFC 8707 `resource`), everything else under `/api` to the main API. Ctrl-C (or SIGTERM) stops
+ * them all.
  *
  * Environment (all optional): PORT (3000, the gateway), DEMO_PROVIDER_PORT (4000), DEMO_API_PORT (4001),
+ * DEMO_ORDERS_API_PORT (4002),
  * HOST (127.0.0.1 for the gateway here), LOG_FORMAT (pretty), DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
  * DEMO_API_AUDIENCE, DEMO_ACCESS_TOKEN_TTL_S, DEMO_TOKEN_ENDPOINT_AUTH_METHOD (see demo/provider.ts);
  * any other gateway variable (SESSION_STORE, REDIS_URL, ...) is passed through.
@@ -123,6 +126,7 @@ async function main(): Promise<void> {
   const clientId = env['DEMO_CLIENT_ID'] ?? 'bff-demo';
   const clientSecret = env['DEMO_CLIENT_SECRET'] ?? 'bff-demo-secret';
   const audience = env['DEMO_API_AUDIENCE'] ?? 'urn:bff-demo:api';
+  const ordersAudience = 'urn:bff-demo:orders';
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       process.stdout.write('\n[demo] stopping\n');
@@ -136,6 +140,8 @@ async function main(): Promise<void> {
       DEMO_CLIENT_ID: clientId,
       DEMO_CLIENT_SECRET: clientSecret,
       DEMO_API_AUDIENCE: audience,
+      // two resource servers, each with JWT access tokens for its own audience
+      DEMO_RESOURCES: `${audience}=api,${ordersAudience}=orders.read`,
     }),
   );
   const [, issuer = ''] = await provider.waitForLine(/^\{"event":"listening","issuer":"([^"]+)"\}$/);
@@ -148,6 +154,14 @@ async function main(): Promise<void> {
     }),
   );
   const [, apiUrl = ''] = await api.waitForLine(/^\{"event":"listening","url":"([^"]+)"\}$/);
+  const ordersApi = track(
+    startService('orders-api', ['--import', 'tsx', 'demo/sample-api.ts'], {
+      DEMO_API_PORT: env['DEMO_ORDERS_API_PORT'] ?? '4002',
+      DEMO_ISSUER: issuer,
+      DEMO_API_AUDIENCE: ordersAudience,
+    }),
+  );
+  const [, ordersUrl = ''] = await ordersApi.waitForLine(/^\{"event":"listening","url":"([^"]+)"\}$/);
 
   const gateway = track(
     startService('gateway', ['dist/main.js'], {
@@ -160,7 +174,11 @@ async function main(): Promise<void> {
       OIDC_TOKEN_ENDPOINT_AUTH_METHOD: env['DEMO_TOKEN_ENDPOINT_AUTH_METHOD'] ?? 'client_secret_basic',
       // A fresh secret each run: sessions of an earlier run cannot be opened (and the memory store lost them anyway).
       SESSION_SECRET: randomBytes(32).toString('base64url'),
-      UPSTREAM_URL: apiUrl,
+      // each API gets a token for its own audience (the route policy's `resource`; login asks for both)
+      PROXY_ROUTES: JSON.stringify([
+        { prefix: '/api/orders', target: ordersUrl, resource: ordersAudience, scope: 'orders.read' },
+        { prefix: '/api', target: apiUrl, resource: audience, scope: 'api' },
+      ]),
       LOG_FORMAT: env['LOG_FORMAT'] ?? 'pretty',
     }),
   );
@@ -176,7 +194,8 @@ async function main(): Promise<void> {
       '  Sign in as  alice, with any password (the provider\'s development login page accepts any',
       '              login and any non-empty password; another login signs in as a user of that name)',
       `  Provider    ${issuer}   (login and consent pages, issuer)`,
-      `  Sample API  ${apiUrl}   (reached through ${publicUrl}/api/*)`,
+      `  Sample API  ${apiUrl}   (reached through ${publicUrl}/api/*, audience ${audience})`,
+      `  Orders API  ${ordersUrl}   (reached through ${publicUrl}/api/orders/*, audience ${ordersAudience})`,
       '',
       '  Ctrl-C stops everything.',
       '',

@@ -133,6 +133,8 @@ export async function startSampleApi(options: SampleApiOptions): Promise<Running
       headers: withoutCredentials(req.headers),
       sub: caller.sub,
       ...(caller.name === undefined ? {} : { name: caller.name }),
+      // the token's verified `aud`: each API behind the gateway accepts only its own
+      audience,
       bodyBytes: body.bytes,
       bodySha256: body.sha256,
     });

@@ -24,6 +24,9 @@ const elements = {
   apiAnswer: document.getElementById('api-answer'),
   apiSub: document.getElementById('api-sub'),
   apiResult: document.getElementById('api-result'),
+  ordersAnswer: document.getElementById('orders-answer'),
+  ordersSub: document.getElementById('orders-sub'),
+  ordersResult: document.getElementById('orders-result'),
   error: document.getElementById('error'),
 };
 
@@ -53,6 +56,7 @@ function showSignedOut(message = '') {
   elements.loading.hidden = true;
   elements.signedIn.hidden = true;
   elements.apiAnswer.hidden = true;
+  elements.ordersAnswer.hidden = true;
   elements.signedOut.hidden = false;
   showError(message);
 }
@@ -100,14 +104,34 @@ function signOut() {
   if (session !== undefined) window.location.assign(session.logoutUrl);
 }
 
+/**
+ * One API call. X-CSRF: 1 is the gateway's cross-site request forgery defence. Another site can
+ * make the browser send the session cookie (a form post, an <img>), but it cannot add a custom
+ * header without a CORS preflight, which the gateway never approves. No header, no API call (403).
+ * Which token the API receives is the gateway's business (its route policy): the app calls every
+ * API the same way.
+ */
+async function callOne(path, answer, sub, result) {
+  const response = await fetch(path, { headers: { 'X-CSRF': '1', Accept: 'application/json' } });
+  if (!response.ok) return response;
+  const body = await response.json();
+  sub.textContent = body.sub;
+  // The sample API echoes more (the request headers it received, for the gateway's tests);
+  // the part worth showing is who the API believes is calling, and for which audience.
+  const { name, method, audience } = body;
+  result.textContent = JSON.stringify({ sub: body.sub, name, method, path: body.path, ...(audience === undefined ? {} : { audience }) }, null, 2);
+  answer.hidden = false;
+  return undefined;
+}
+
 async function callApi() {
   elements.callApi.disabled = true;
   try {
-    // X-CSRF: 1 is the gateway's cross-site request forgery defence. Another site can make the
-    // browser send the session cookie (a form post, an <img>), but it cannot add a custom header
-    // without a CORS preflight, which the gateway never approves. No header, no API call (403).
-    const response = await fetch('/api/whoami', { headers: { 'X-CSRF': '1', Accept: 'application/json' } });
-    if (!response.ok) {
+    // Two APIs behind two routes: the demo gives each a token for its own audience.
+    const response =
+      (await callOne('/api/whoami', elements.apiAnswer, elements.apiSub, elements.apiResult)) ??
+      (await callOne('/api/orders/whoami', elements.ordersAnswer, elements.ordersSub, elements.ordersResult));
+    if (response !== undefined) {
       const problem = await problemOf(response);
       if (response.status === 401) {
         // The session ended (idle or absolute timeout, signed out elsewhere, refresh refused):
@@ -120,14 +144,7 @@ async function callApi() {
       }
       return;
     }
-    const answer = await response.json();
     showError('');
-    elements.apiSub.textContent = answer.sub;
-    // The sample API echoes more (the request headers it received, for the gateway's tests);
-    // the part worth showing is who the API believes is calling.
-    const { sub, name, method, path } = answer;
-    elements.apiResult.textContent = JSON.stringify({ sub, name, method, path }, null, 2);
-    elements.apiAnswer.hidden = false;
   } catch {
     // fetch() rejects only when no answer came at all (the gateway is unreachable).
     showError('The gateway cannot be reached. Check your connection and try again.');

@@ -3,6 +3,7 @@ import { BadRequestError } from '../common/gateway-error.js';
 import type { Config } from '../config/config.js';
 import type { LoginTransaction } from './login-transaction.store.js';
 import { safeReturnTo } from './return-to.js';
+import { loginResourceParams } from '../config/route-policy.js';
 
 export type Prompt = 'none' | 'login' | 'consent' | 'select_account';
 const PROMPTS: ReadonlySet<string> = new Set<Prompt>(['none', 'login', 'consent', 'select_account']);
@@ -17,7 +18,7 @@ const BUILT_IN = new Set(['prompt', 'login_hint']);
 export interface AuthorizationRequest {
   readonly transaction: LoginTransaction;
   /** Sent besides what the strategy adds (response_type, client_id, redirect_uri, scope, state). */
-  readonly params: Readonly<Record<string, string>>;
+  readonly params: Readonly<Record<string, string | readonly string[]>>;
   readonly prompt: Prompt | undefined;
   readonly loginHint: string | undefined;
 }
@@ -49,6 +50,8 @@ export function buildAuthorizationRequest(oidc: Config['oidc'], query: Readonly<
     transaction,
     params: {
       ...oidc.extraAuthParams,
+      // providers grant a resource at the token endpoint only if it was granted here (route tokens)
+      ...loginResourceParams(oidc.loginResources),
       ...forwardedParams(oidc.loginParamsAllowed, query),
       nonce: transaction.nonce,
       // RFC 9700 §2.1.1: PKCE S256 for confidential clients too

@@ -38,7 +38,7 @@ class AuthorizationRedirect extends Strategy {
     );
   }
 
-  override authorizationParams(options: AuthenticateOptions): Record<string, string> {
+  override authorizationParams(options: AuthenticateOptions): Record<string, string | readonly string[]> {
     return { ...options.params };
   }
 

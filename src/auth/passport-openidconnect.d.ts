@@ -33,7 +33,7 @@ declare module 'passport-openidconnect' {
     prompt?: string;
     loginHint?: string;
     state?: string;
-    params?: Readonly<Record<string, string>>;
+    params?: Readonly<Record<string, string | readonly string[]>>;
   }
 
   /** What the strategy reads of a request: the query (no `code`, no `error`: the authorization branch). */
@@ -45,6 +45,6 @@ declare module 'passport-openidconnect' {
     constructor(options: StrategyOptions, verify: (...args: never[]) => void);
     name: string;
     authenticate(req: StrategyRequest, options?: AuthenticateOptions): void;
-    authorizationParams(options: AuthenticateOptions): Record<string, string>;
+    authorizationParams(options: AuthenticateOptions): Record<string, string | readonly string[]>;
   }
 }

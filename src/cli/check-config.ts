@@ -3,7 +3,10 @@ import { systemClock } from '../common/clock.js';
 import { GatewayError } from '../common/gateway-error.js';
 import type { Config } from '../config/config.js';
 import { ReadinessService } from '../health/readiness.service.js';
-import { ProviderMetadata } from '../oidc/provider-metadata.js';
+import { ProviderMetadata, type LoadedProvider } from '../oidc/provider-metadata.js';
+import { TokenClient } from '../oidc/token-client.js';
+import { Tracing } from '../tracing/tracing.js';
+import { routeTarget, unannouncedGrants } from '../proxy/route-token.js';
 import { newSessionId, sessionKey } from '../session/session-cookie.js';
 import { createSessionStore } from '../session/session.module.js';
 import type { SessionRecord, SessionStore } from '../session/session-store.js';
@@ -45,15 +48,17 @@ async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Prom
   }
 }
 
-async function checkProvider(provider: ProviderMetadata, config: Config): Promise<CheckOutcome> {
+async function checkProvider(provider: ProviderMetadata, config: Config): Promise<CheckOutcome & { readonly loaded?: LoadedProvider }> {
   const discoveryUrl = `${displayUrl(config.oidc.issuer).replace(/\/+$/, '')}/.well-known/openid-configuration`;
   try {
-    const { document } = await provider.load();
+    const loaded = await provider.load();
+    const { document } = loaded;
     const optional = (['end_session_endpoint', 'revocation_endpoint'] as const).filter((name) => document[name] !== undefined).map((name) => name.replace('_endpoint', ''));
     const pkce = document.code_challenge_methods_supported;
     const logout = LOGOUT_METADATA.map((name) => `${name}=${String(document[name] ?? 'absent')}`).join(', ');
     return {
       ok: true,
+      loaded,
       lines: [
         `discovery document and JWKS loaded (${discoveryUrl})`,
         `endpoints: authorization, token, jwks${optional.map((name) => `, ${name}`).join('')}`,
@@ -62,11 +67,34 @@ async function checkProvider(provider: ProviderMetadata, config: Config): Promis
         ...(config.oidc.frontchannelLogout && document.frontchannel_logout_session_supported !== true
           ? ['warning: OIDC_FRONTCHANNEL_LOGOUT=true, but the provider does not announce frontchannel_logout_session_supported: without iss and sid its requests end nothing']
           : []),
+        ...unannouncedGrants(config.proxy.routes, document.grant_types_supported).map(
+          ({ grant, routes }) => `warning: grant_types_supported does not list ${grant}, which ${routes.join(', ')} need (only a warning: providers omit grants they support)`,
+        ),
       ],
     };
   } catch (error) {
     return { ok: false, lines: [`cannot load discovery and JWKS: ${messageOf(error)}`] };
   }
+}
+
+/** Each `client` route's token, obtained once as the gateway would: proves the grant, the client's rights and the route's target. */
+async function checkClientRoutes(config: Config, loaded: LoadedProvider | undefined): Promise<CheckOutcome | undefined> {
+  const routes = config.proxy.routes.filter((route) => route.token === 'client');
+  if (routes.length === 0) return undefined;
+  if (loaded === undefined) return { ok: false, lines: ['not checked: the provider\'s discovery did not load'] };
+  const tokens = new TokenClient(config, { get: () => loaded }, systemClock, new Tracing(config));
+  const lines: string[] = [];
+  let ok = true;
+  for (const route of routes) {
+    try {
+      const answer = await tokens.clientCredentials(routeTarget(route));
+      lines.push(`${route.prefix}: client-credentials token obtained${answer.expires_in === undefined ? '' : ` (expires in ${answer.expires_in} s)`}`);
+    } catch (error) {
+      ok = false;
+      lines.push(`${route.prefix}: ${messageOf(error)}`);
+    }
+  }
+  return { ok, lines };
 }
 
 /** A write, a read and a delete of a throw-away session: proves connectivity, permissions and serialisation. */
@@ -131,10 +159,13 @@ function report(name: string, outcome: CheckOutcome): string[] {
  * summary without secrets. Returns the exit code: 0 when everything answered, 1 otherwise.
  */
 export async function checkConfig(config: Config, write: (text: string) => void): Promise<number> {
+  // a ProviderMetadata of its own: one attempt with the error message, not the gateway's background retries
+  const provider = await checkProvider(new ProviderMetadata(config, new ReadinessService(), systemClock), config);
+  const clientRoutes = await checkClientRoutes(config, provider.loaded);
   const outcomes: Array<[string, CheckOutcome]> = [
     ['configuration', { ok: true, lines: ['every variable is valid'] }],
-    // a ProviderMetadata of its own: one attempt with the error message, not the gateway's background retries
-    ['provider', await checkProvider(new ProviderMetadata(config, new ReadinessService(), systemClock), config)],
+    ['provider', provider],
+    ...(clientRoutes === undefined ? [] : [['client routes', clientRoutes] as [string, CheckOutcome]]),
     ['session store', await withStore(config, (store) => checkStore(store, config))],
   ];
   const failed = outcomes.filter(([, outcome]) => !outcome.ok).length;

@@ -47,6 +47,19 @@ function loginExtras({ oidc }: Config): string {
   return `${forwarded}${oidc.userinfo ? '; userinfo claims merged' : ''}`;
 }
 
+/** A route's policy as a deploy log shows it: only what differs from the defaults. */
+function routePolicy(route: Config['proxy']['routes'][number]): string[] {
+  return [
+    ...(route.stripPrefix ? ['prefix stripped'] : []),
+    ...(route.token === 'user' ? [] : [`token ${route.token}${route.anonymous ? ', anonymous' : ''}`]),
+    ...(route.exchange ? ['token exchange'] : []),
+    ...(route.audience === undefined ? [] : [`audience ${route.audience}`]),
+    ...(route.resource.length === 0 ? [] : [`resource ${route.resource.join(' ')}`]),
+    ...(route.scope === undefined ? [] : [`scope ${route.scope}`]),
+    ...(route.methods === undefined ? [] : [`methods ${route.methods.join(' ')}`]),
+  ];
+}
+
 /**
  * What the gateway will run with, one line per area, for a deploy log. Never a secret: secrets
  * appear as "set", URLs lose their credentials, and extra authorization parameters show names only.
@@ -54,12 +67,15 @@ function loginExtras({ oidc }: Config): string {
 export function summarizeConfig(config: Config): string[] {
   const { server, oidc, proxy, session, ops, log } = config;
   const extraParams = Object.keys(oidc.extraAuthParams);
-  const routes = proxy.routes.map((r) => `${r.prefix} -> ${displayUrl(r.target)}${r.stripPrefix ? ' (prefix stripped)' : ''}`).join(', ');
+  const routes = proxy.routes.map((r) => `${r.prefix} -> ${displayUrl(r.target)}${routePolicy(r).length === 0 ? '' : ` (${routePolicy(r).join(', ')})`}`).join(', ');
   const rows: Array<[string, string]> = [
     ['gateway', `listens on ${server.host}:${server.port}, public URL ${server.publicUrl}`],
     ['cookie', `${session.cookie.name} (${session.cookie.secure ? 'Secure, ' : 'NOT Secure, '}HttpOnly, SameSite=Lax), ${session.secrets.length} session secret(s)`],
     ['provider', `${displayUrl(oidc.issuer)}, client ${oidc.clientId} (${oidc.tokenEndpointAuthMethod}, client secret ${setOrNot(oidc.clientSecret)})${providerExtras(config)}`],
-    ['login', `scopes openid ${oidc.scopes.join(' ')}; extra parameters: ${extraParams.length === 0 ? 'none' : extraParams.join(', ')}${loginExtras(config)}`],
+    [
+      'login',
+      `scopes openid ${oidc.scopes.join(' ')}; ${oidc.loginResources.length === 0 ? '' : `resources ${oidc.loginResources.join(' ')}; `}extra parameters: ${extraParams.length === 0 ? 'none' : extraParams.join(', ')}${loginExtras(config)}`,
+    ],
     ['api', `${routes}; timeout ${proxy.timeoutS} s, body limit ${proxy.maxBodyBytes === undefined ? 'none' : `${proxy.maxBodyBytes} bytes`}, CSRF header ${proxy.csrfHeader}`],
     ['sessions', storeLine(config)],
     ['spa', spaSource(config)],

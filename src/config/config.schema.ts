@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * Every environment variable the gateway reads: name, schema, default and description.
  * This is the single source of truth: `loadConfig()` validates against it and
- * `scripts/config-table.ts` renders the README's configuration table from it.
+ * `scripts/config-table.ts` renders the README's configuration table and gateway.example.yaml from it.
  */
 export interface VariableSpec {
   readonly schema: z.ZodType;
@@ -40,6 +40,11 @@ const hostPortList = csv.pipe(
 );
 
 export const variables = {
+  CONFIG_FILE: {
+    schema: z.string().min(1),
+    description:
+      'A YAML or JSON file holding any of these settings: its keys are the variable names, plus `routes:` (a list, in place of `PROXY_ROUTES`). A variable set in the environment replaces the file\'s value whole. See `gateway.example.yaml`.',
+  },
   PORT: { schema: port, default: '3000', description: 'Port the gateway listens on.' },
   HOST: { schema: z.string().min(1), default: '0.0.0.0', description: 'Interface the gateway binds to.' },
   PUBLIC_URL: {
@@ -134,7 +139,7 @@ export const variables = {
   PROXY_ROUTES: {
     schema: z.string(),
     description:
-      'JSON array of routes for several upstreams, e.g. `[{"prefix":"/api/orders","target":"http://orders:8080","stripPrefix":true},{"prefix":"/api","target":"http://api:8080"}]`; the longest matching prefix wins. `"passCookies": true` lets a route\'s `Set-Cookie` reach the browser (never for the gateway\'s own cookie names); by default upstream cookies are dropped.',
+      'JSON array of routes for several upstreams, e.g. `[{"prefix":"/api/orders","target":"http://orders:8080","stripPrefix":true},{"prefix":"/api","target":"http://api:8080"}]`; the longest matching prefix wins. Each route may also set `passCookies`, `methods`, `timeoutS`, `token`, `anonymous`, `audience`, `resource`, `scope` and `exchange` (see Route policy); unknown keys are refused.',
   },
   UPSTREAM_TIMEOUT_S: { schema: positiveSeconds, default: '30', description: 'Time allowed for the upstream\'s response headers (streams are not cut afterwards); then 504.' },
   UPSTREAM_MAX_SOCKETS: {

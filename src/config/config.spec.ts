@@ -4,6 +4,20 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig, loadServerAddress, type Environment } from './config.js';
 import { variables, type VariableSpec } from './config.schema.js';
 
+/** What a route holds when it sets nothing but prefix and target. */
+const ROUTE_DEFAULTS = {
+  stripPrefix: false,
+  passCookies: false,
+  methods: undefined,
+  timeoutS: 30,
+  token: 'user',
+  anonymous: false,
+  audience: undefined,
+  resource: [],
+  scope: undefined,
+  exchange: false,
+};
+
 const valid: Environment = {
   OIDC_ISSUER: 'https://op.example.com',
   OIDC_CLIENT_ID: 'client',
@@ -30,7 +44,7 @@ describe('loadConfig', () => {
     expect(config.oidc.tokenEndpointAuthMethod).toBe('client_secret_basic');
     expect(config.oidc.scopes).toEqual(['profile', 'email', 'offline_access']);
     expect(config.session.cookie).toEqual({ name: '__Host-bff-session', secure: true });
-    expect(config.proxy.routes).toEqual([{ prefix: '/api', target: 'http://api:8080', stripPrefix: false, passCookies: false }]);
+    expect(config.proxy.routes).toEqual([{ ...ROUTE_DEFAULTS, prefix: '/api', target: 'http://api:8080' }]);
     expect(config.proxy.csrfHeader).toBe('x-csrf');
   });
 
@@ -120,14 +134,14 @@ describe('loadConfig', () => {
       PROXY_ROUTES: '[{"prefix":"/api","target":"http://api:8080"},{"prefix":"/api/orders/","target":"http://orders:8080","stripPrefix":true}]',
     });
     expect(config.proxy.routes).toEqual([
-      { prefix: '/api/orders', target: 'http://orders:8080', stripPrefix: true, passCookies: false },
-      { prefix: '/api', target: 'http://api:8080', stripPrefix: false, passCookies: false },
+      { ...ROUTE_DEFAULTS, prefix: '/api/orders', target: 'http://orders:8080', stripPrefix: true },
+      { ...ROUTE_DEFAULTS, prefix: '/api', target: 'http://api:8080' },
     ]);
   });
 
   it('names malformed PROXY_ROUTES', () => {
-    expect(problemsOf({ ...valid, PROXY_ROUTES: 'not json' })).toEqual(['PROXY_ROUTES: must be a JSON array of {"prefix","target","stripPrefix"?} objects']);
-    expect(problemsOf({ ...valid, PROXY_ROUTES: '[{"prefix":"/admin","target":"http://a:1"}]' })).toEqual(['PROXY_ROUTES: prefix "/admin" must be /api or below it']);
+    expect(problemsOf({ ...valid, PROXY_ROUTES: 'not json' })).toEqual(['PROXY_ROUTES: must be a JSON array of route objects ({"prefix","target", ...})']);
+    expect(problemsOf({ ...valid, PROXY_ROUTES: '[{"prefix":"/admin","target":"http://a:1"}]' })).toEqual(['PROXY_ROUTES[0].prefix: "/admin" must be /api or below it']);
   });
 
   it('parses OIDC_EXTRA_AUTH_PARAMS and refuses protocol parameters in it', () => {

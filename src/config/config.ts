@@ -3,7 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isLoopbackHost } from '../common/loopback.js';
+import { readConfigFile } from './config-file.js';
 import { variables, type VariableName, type VariableSpec } from './config.schema.js';
+import { parseRoutes, proxyRoute, refreshesForRoute, type ProxyRouteValue } from './route-policy.js';
 
 /** Thrown with every configuration problem at once; each line names one variable. */
 export class ConfigError extends Error {
@@ -40,10 +42,6 @@ const PROTOCOL_AUTH_PARAMS = new Set([
 ]);
 /** Entra ID's multi-tenant endpoints: their discovery issuer is a `{tenantid}` template. */
 const ENTRA_MULTI_TENANT = /^https:\/\/login\.microsoftonline\.com\/(common|organizations)(\/|$)/;
-const PROXY_ROUTES_SCHEMA = z
-  .array(z.object({ prefix: z.string().regex(/^\/[^?#]*$/, 'prefix must start with "/"'), target: z.url({ protocol: /^https?$/ }), stripPrefix: z.boolean().default(false), passCookies: z.boolean().default(false) }).strict())
-  .min(1);
-
 const NAMES = Object.keys(variables) as VariableName[];
 
 /** The value as given, undefined when unset (or empty), or null when a *_FILE could not be read (already reported). */
@@ -95,36 +93,19 @@ function isComplete(v: Parsed): v is Complete {
   });
 }
 
-function parseProxyRoutes(value: string, problems: string[]): ProxyRoute[] {
+function parseProxyRoutes(value: string, defaultTimeoutS: number, problems: string[]): ProxyRoute[] {
   let json: unknown;
   try {
     json = JSON.parse(value);
   } catch {
-    problems.push('PROXY_ROUTES: must be a JSON array of {"prefix","target","stripPrefix"?} objects');
+    problems.push('PROXY_ROUTES: must be a JSON array of route objects ({"prefix","target", ...})');
     return [];
   }
-  const result = PROXY_ROUTES_SCHEMA.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    problems.push(`PROXY_ROUTES: ${issue === undefined ? 'invalid' : `${issue.path.join('.')} ${issue.message}`}`);
-    return [];
-  }
-  return result.data.map((r) => proxyRoute(r.prefix, r.target, r.stripPrefix, r.passCookies));
-}
-
-function proxyRoute(prefix: string, target: string, stripPrefix: boolean, passCookies: boolean) {
-  return {
-    /** Path prefix, without a trailing slash ("/api/orders"). */
-    prefix: prefix.replace(/\/+$/, '') || '/',
-    target,
-    stripPrefix,
-    /** Lets the upstream's Set-Cookie through (never for the gateway's own cookie names). */
-    passCookies,
-  };
+  return parseRoutes(json, 'PROXY_ROUTES', defaultTimeoutS, problems);
 }
 
 /** One `/api` route of Config.proxy.routes. */
-export type ProxyRoute = DeepReadonly<ReturnType<typeof proxyRoute>>;
+export type ProxyRoute = DeepReadonly<ProxyRouteValue>;
 
 function parseExtraAuthParams(value: string, problems: string[]): Record<string, string> {
   const params: Record<string, string> = {};
@@ -155,6 +136,11 @@ function parseKeyValueList(name: string, value: string, problems: string[]): Rec
     pairs[key] = decoded;
   }
   return pairs;
+}
+
+function loginScopes(scopes: string, routes: readonly ProxyRoute[]): string[] {
+  const routeScopes = routes.filter(refreshesForRoute).flatMap((r) => r.scope?.split(/\s+/) ?? []);
+  return [...new Set([...scopes.split(/\s+/), ...routeScopes])].filter((s) => s !== '' && s !== 'openid');
 }
 
 function withoutTrailingSlash(url: string): string {
@@ -198,7 +184,9 @@ export function loadServerAddress(env: Environment): { readonly port: number; re
 export function loadConfig(env: Environment): Config {
   const problems: string[] = [];
   const warnings: string[] = [];
-  const v = parseVariables(env, NAMES, problems);
+  // the file's values first; a variable set in the environment replaces the file's value whole
+  const file = readConfigFile(env, NAMES, variables, problems);
+  const v = parseVariables(file.env, NAMES, problems);
 
   // derived defaults (they depend on other variables; the schema's descriptions state them)
   const publicUrl = withoutTrailingSlash(v.PUBLIC_URL ?? `http://localhost:${v.PORT}`);
@@ -223,12 +211,11 @@ export function loadConfig(env: Environment): Config {
   }
 
   let routes: ProxyRoute[] = [];
-  if (v.PROXY_ROUTES !== undefined) routes = parseProxyRoutes(v.PROXY_ROUTES, problems);
-  else if (v.UPSTREAM_URL !== undefined) routes = [proxyRoute('/api', withoutTrailingSlash(v.UPSTREAM_URL), false, false)];
-  else problems.push('UPSTREAM_URL: required unless PROXY_ROUTES is set; the resource server that /api/* is forwarded to');
-  for (const route of routes) {
-    if (route.prefix !== '/api' && !route.prefix.startsWith('/api/')) problems.push(`PROXY_ROUTES: prefix "${route.prefix}" must be /api or below it`);
-  }
+  // PROXY_ROUTES from the environment replaces the file's routes whole, as every variable does
+  if (v.PROXY_ROUTES !== undefined) routes = parseProxyRoutes(v.PROXY_ROUTES, v.UPSTREAM_TIMEOUT_S, problems);
+  else if (file.routes !== undefined) routes = parseRoutes(file.routes, 'routes', v.UPSTREAM_TIMEOUT_S, problems);
+  else if (v.UPSTREAM_URL !== undefined) routes = [proxyRoute({ prefix: '/api', target: withoutTrailingSlash(v.UPSTREAM_URL) }, v.UPSTREAM_TIMEOUT_S)];
+  else problems.push('UPSTREAM_URL: required unless PROXY_ROUTES (or the config file\'s routes) is set; the resource server that /api/* is forwarded to');
 
   if (v.SESSION_STORE === 'redis') checkRedisTopology(env, v, problems);
   if (v.NODE_ENV === 'production' && v.SESSION_STORE === 'memory') {
@@ -294,8 +281,13 @@ function buildConfig(v: Complete, d: Derived) {
       clientId: v.OIDC_CLIENT_ID,
       clientSecret: v.OIDC_CLIENT_SECRET,
       tokenEndpointAuthMethod: v.OIDC_TOKEN_ENDPOINT_AUTH_METHOD,
-      /** Scopes besides `openid`, which is always sent. */
-      scopes: v.OIDC_SCOPES.split(/\s+/).filter((s) => s !== '' && s !== 'openid'),
+      /** Scopes besides `openid`, which is always sent: OIDC_SCOPES and every user route's. */
+      scopes: loginScopes(v.OIDC_SCOPES, d.routes),
+      /**
+       * RFC 8707 resources requested at login: every user route's, since providers grant a resource
+       * at the token endpoint only if it was granted at authorization.
+       */
+      loginResources: [...new Set(d.routes.filter(refreshesForRoute).flatMap((r) => r.resource))],
       extraAuthParams: d.extraAuthParams,
       clockSkewS: v.OIDC_CLOCK_SKEW_S,
       idTokenAlgs: v.OIDC_ID_TOKEN_ALGS,

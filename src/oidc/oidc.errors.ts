@@ -17,7 +17,7 @@ export class ProviderUnavailableError extends GatewayError {
 export class TokenRequestRejectedError extends GatewayError {
   constructor(
     readonly oauthError: string,
-    readonly grant: 'authorization_code' | 'refresh_token',
+    readonly grant: 'authorization_code' | 'refresh_token' | 'client_credentials' | 'token_exchange',
   ) {
     super(400, 'token_request_rejected', 'Token request rejected', `The provider refused the ${grant} grant (${oauthError}).`);
   }

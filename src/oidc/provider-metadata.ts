@@ -23,6 +23,7 @@ const DiscoveryDocumentSchema = z.object({
   revocation_endpoint: optionalUrl,
   userinfo_endpoint: optionalUrl,
   code_challenge_methods_supported: z.array(z.string()).optional().catch(undefined),
+  grant_types_supported: z.array(z.string()).optional().catch(undefined),
   backchannel_logout_supported: optionalFlag,
   backchannel_logout_session_supported: optionalFlag,
   frontchannel_logout_supported: optionalFlag,

@@ -20,10 +20,39 @@ const TokenResponseSchema = z.object({
 });
 export type TokenResponse = z.infer<typeof TokenResponseSchema>;
 
+/** RFC 8693 §2.2.1: `issued_token_type` is required; `token_type` may be `N_A` for a token that is not an OAuth access token type. */
+const ExchangeResponseSchema = z.object({
+  access_token: z.string().min(1),
+  issued_token_type: z.string().min(1),
+  token_type: z.string().refine((t) => ['bearer', 'n_a'].includes(t.toLowerCase()), 'token_type must be Bearer or N_A'),
+  expires_in: z.coerce.number().positive().optional(),
+  scope: z.string().optional(),
+});
+export type ExchangeResponse = z.infer<typeof ExchangeResponseSchema>;
+
+/** What a route's token is for: RFC 8707 `resource`, `audience` (Auth0 and others), `scope`. */
+export interface TokenTarget {
+  readonly audience?: string | undefined;
+  readonly resource?: readonly string[];
+  readonly scope?: string | undefined;
+}
+
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
+type Grant = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'token_exchange';
+type FormParams = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+function targetParams(target: TokenTarget | undefined): FormParams {
+  if (target === undefined) return {};
+  return { audience: target.audience, resource: target.resource !== undefined && target.resource.length > 0 ? target.resource : undefined, scope: target.scope };
+}
+
 const OAuthErrorSchema = z.object({ error: z.string() });
 
 /**
- * The token endpoint (authorization_code and refresh_token grants) and RFC 7009 revocation, with
+ * The token endpoint (authorization_code, refresh_token, client_credentials and RFC 8693 token
+ * exchange grants) and RFC 7009 revocation, with
  * client authentication as configured. passport-openidconnect only does client_secret_post and no
  * PKCE, so every token request goes through here.
  */
@@ -31,13 +60,14 @@ const OAuthErrorSchema = z.object({ error: z.string() });
 export class TokenClient {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
-    private readonly provider: ProviderMetadata,
+    // only its loaded document is read: --check-config hands in one it loaded itself
+    @Inject(ProviderMetadata) private readonly provider: Pick<ProviderMetadata, 'get'>,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly tracing: Tracing,
   ) {}
 
   async exchangeCode(code: string, codeVerifier: string): Promise<TokenResponse> {
-    return this.tokenRequest('authorization_code', {
+    return this.tokenRequest('authorization_code', TokenResponseSchema, {
       grant_type: 'authorization_code',
       code,
       redirect_uri: this.config.oidc.redirectUri,
@@ -46,8 +76,25 @@ export class TokenClient {
     });
   }
 
-  async refresh(refreshToken: string): Promise<TokenResponse> {
-    return this.tokenRequest('refresh_token', { grant_type: 'refresh_token', refresh_token: refreshToken });
+  /** `target` asks for a token for one API (a route's), with the session's refresh token. */
+  async refresh(refreshToken: string, target?: TokenTarget): Promise<TokenResponse> {
+    return this.tokenRequest('refresh_token', TokenResponseSchema, { grant_type: 'refresh_token', refresh_token: refreshToken, ...targetParams(target) });
+  }
+
+  /** The gateway's own token (RFC 6749 §4.4) for a `client` route. */
+  async clientCredentials(target: TokenTarget): Promise<TokenResponse> {
+    return this.tokenRequest('client_credentials', TokenResponseSchema, { grant_type: 'client_credentials', ...targetParams(target) });
+  }
+
+  /** RFC 8693: the session's access token exchanged for one for `target`. */
+  async exchange(subjectToken: string, target: TokenTarget): Promise<ExchangeResponse> {
+    return this.tokenRequest('token_exchange', ExchangeResponseSchema, {
+      grant_type: TOKEN_EXCHANGE_GRANT,
+      subject_token: subjectToken,
+      subject_token_type: ACCESS_TOKEN_TYPE,
+      requested_token_type: ACCESS_TOKEN_TYPE,
+      ...targetParams(target),
+    });
   }
 
   /** RFC 7009. Resolves false when the provider has no revocation endpoint. Throws ProviderUnavailableError. */
@@ -64,10 +111,10 @@ export class TokenClient {
   }
 
   /** One token-endpoint call in its span: the grant, and the outcome from the one table. */
-  private tokenRequest(grant: 'authorization_code' | 'refresh_token', params: Record<string, string>): Promise<TokenResponse> {
+  private tokenRequest<T>(grant: Grant, schema: z.ZodType<T>, params: FormParams): Promise<T> {
     return this.tracing.inSpan('oidc.token', { 'oauth.grant_type': grant }, async (span) => {
       try {
-        const answer = await this.sendTokenRequest(grant, params);
+        const answer = await this.sendTokenRequest(grant, schema, params);
         span?.setAttribute('oauth.outcome', 'success');
         return answer;
       } catch (error) {
@@ -77,7 +124,7 @@ export class TokenClient {
     });
   }
 
-  private async sendTokenRequest(grant: 'authorization_code' | 'refresh_token', params: Record<string, string>): Promise<TokenResponse> {
+  private async sendTokenRequest<T>(grant: Grant, schema: z.ZodType<T>, params: FormParams): Promise<T> {
     let response: Response;
     let text: string;
     try {
@@ -89,7 +136,7 @@ export class TokenClient {
     }
     const body = parseJson(text);
     if (response.ok) {
-      const parsed = TokenResponseSchema.safeParse(body);
+      const parsed = schema.safeParse(body);
       if (parsed.success) return parsed.data;
       const issue = parsed.error.issues[0];
       const what = body === undefined ? 'a non-JSON body' : `a malformed token response (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'})`;
@@ -100,7 +147,7 @@ export class TokenClient {
   }
 
   /** The typed error for a failed token request, as TOKEN_RULES classifies it. */
-  private failure(grant: 'authorization_code' | 'refresh_token', answer: TokenAnswer, response: Response | undefined, cause?: unknown, what?: string): GatewayError {
+  private failure(grant: Grant, answer: TokenAnswer, response: Response | undefined, cause?: unknown, what?: string): GatewayError {
     const { outcome } = classifyTokenAnswer(answer);
     const answered = answer.kind === 'http' ? `answered ${answer.status}${answer.error === undefined ? '' : ` (${answer.error})`}` : 'did not answer';
     switch (outcome) {
@@ -117,10 +164,14 @@ export class TokenClient {
     }
   }
 
-  private async post(endpoint: string, params: Record<string, string>): Promise<Response> {
+  private async post(endpoint: string, params: FormParams): Promise<Response> {
     const { clientId, clientSecret, tokenEndpointAuthMethod, httpTimeoutS } = this.config.oidc;
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
-    const form = new URLSearchParams(params);
+    const form = new URLSearchParams();
+    for (const [name, value] of Object.entries(params)) {
+      // RFC 8707 §2: several resources are several `resource` parameters
+      for (const one of typeof value === 'string' ? [value] : (value ?? [])) form.append(name, one);
+    }
     if (tokenEndpointAuthMethod === 'client_secret_basic') {
       // RFC 6749 §2.3.1: id and secret are form-urlencoded before Base64.
       headers['authorization'] = `Basic ${Buffer.from(`${formEncode(clientId)}:${formEncode(clientSecret)}`).toString('base64')}`;

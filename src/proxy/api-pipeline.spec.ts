@@ -11,11 +11,14 @@ import { registerSessionCookie, sessionKey, type SessionCookie } from '../sessio
 import { SessionExpiredError } from '../session/session.errors.js';
 import { SessionService } from '../session/session.service.js';
 import type { SessionRecord } from '../session/session-store.js';
+import type { RouteTokenSpec } from '../session/token-refresher.js';
+import type { TokenResponse } from '../oidc/token-client.js';
 import { sessionRecord } from '../../test/support/session-record.js';
 import { testEnvironment } from '../../test/support/test-env.js';
 import { ApiPipeline, classifyApiRequest, requireSession, type ApiExchange } from './api-pipeline.js';
 import type { ApiRequestKind } from './api-request-origin.js';
 import { ProxyService, type Upstream } from './proxy.service.js';
+import { RouteTokens, unannouncedGrants } from './route-token.js';
 
 const ORIGIN = 'https://app.example';
 const config = loadConfig(
@@ -47,6 +50,22 @@ class FakeRefresher {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     return Promise.resolve({ ...record, tokens: { ...record.tokens, accessToken: 'fresh-access-token' } });
   }
+
+  routeToken(_record: SessionRecord, route: RouteTokenSpec): Promise<string> {
+    this.calls += 1;
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return Promise.resolve(`route-token-for-${route.key}`);
+  }
+}
+
+/** The client-credentials grant, counted. */
+class FakeTokenClient {
+  calls = 0;
+
+  clientCredentials(): Promise<TokenResponse> {
+    this.calls += 1;
+    return Promise.resolve({ access_token: 'client-token', token_type: 'Bearer', expires_in: 300 });
+  }
 }
 
 function incoming(method: string, url: string, headers: IncomingHttpHeaders): IncomingMessage {
@@ -62,7 +81,7 @@ class RecordingExchange implements ApiExchange {
   readonly requestId = 'req-1';
   readonly debugged: object[] = [];
   readonly log = { debug: (fields: object) => void this.debugged.push(fields), warn: () => undefined };
-  forwarded: { upstream: string; path: string; session: string; authorization: string | undefined; cookie: string | undefined } | undefined;
+  forwarded: { upstream: string; path: string; session: string | undefined; authorization: string | undefined; cookie: string | undefined } | undefined;
   refused: string | undefined;
   left = false;
 
@@ -80,8 +99,8 @@ class RecordingExchange implements ApiExchange {
     return this.left;
   }
 
-  forward(upstream: Upstream, upstreamPath: string, session: SessionRecord): void {
-    this.forwarded = { upstream: upstream.name, path: upstreamPath, session: session.id, authorization: this.req.headers.authorization, cookie: this.req.headers.cookie };
+  forward(upstream: Upstream, upstreamPath: string, session: SessionRecord | undefined): void {
+    this.forwarded = { upstream: upstream.name, path: upstreamPath, session: session?.id, authorization: this.req.headers.authorization, cookie: this.req.headers.cookie };
   }
 
   refuse(error: unknown): void {
@@ -115,7 +134,7 @@ describe('the /api pipeline', () => {
     store = new CountingStore(100, systemClock);
     sessions = new SessionService(config, store, systemClock);
     refresher = new FakeRefresher();
-    pipeline = new ApiPipeline(config, sessions, refresher, proxy);
+    pipeline = new ApiPipeline(config, sessions, new RouteTokens(config, refresher, new FakeTokenClient(), systemClock), proxy);
     const now = systemClock.now();
     await store.create(sessionRecord({ id: sessionKey('live-sid'), createdAt: now, idleExpiresAt: now + 1_800_000, absoluteExpiresAt: now + 28_800_000 }));
   });
@@ -236,5 +255,130 @@ describe('requireSession', () => {
       await store.close();
       await app.close();
     }
+  });
+});
+
+describe('the /api pipeline under route policies', () => {
+  const policyConfig = loadConfig(
+    testEnvironment({
+      PUBLIC_URL: ORIGIN,
+      UPSTREAM_URL: undefined,
+      PROXY_ROUTES: JSON.stringify([
+        { prefix: '/api/public', target: 'http://127.0.0.1:9', token: 'none', anonymous: true },
+        { prefix: '/api/signed-in', target: 'http://127.0.0.1:9', token: 'none' },
+        { prefix: '/api/maybe', target: 'http://127.0.0.1:9', token: 'user-or-none' },
+        { prefix: '/api/service', target: 'http://127.0.0.1:9', token: 'client', scope: 'jobs' },
+        { prefix: '/api/read-only', target: 'http://127.0.0.1:9', methods: ['GET', 'HEAD'] },
+        { prefix: '/api/billing', target: 'http://127.0.0.1:9', resource: 'https://billing.example' },
+      ]),
+    }),
+  );
+  let app: FastifyInstance;
+  let store: CountingStore;
+  let refresher: FakeRefresher;
+  let tokenClient: FakeTokenClient;
+  let proxy: ProxyService;
+  let pipeline: ApiPipeline;
+
+  beforeAll(async () => {
+    app = Fastify();
+    await registerSessionCookie(app, policyConfig);
+    await app.ready();
+    proxy = new ProxyService(policyConfig, new Metrics(), new Tracing(policyConfig));
+  });
+  afterAll(async () => {
+    proxy.onApplicationShutdown();
+    await app.close();
+  });
+  beforeEach(async () => {
+    store = new CountingStore(100, systemClock);
+    refresher = new FakeRefresher();
+    tokenClient = new FakeTokenClient();
+    pipeline = new ApiPipeline(policyConfig, new SessionService(policyConfig, store, systemClock), new RouteTokens(policyConfig, refresher, tokenClient, systemClock), proxy);
+    const now = systemClock.now();
+    await store.create(sessionRecord({ id: sessionKey('live-sid'), createdAt: now, idleExpiresAt: now + 1_800_000, absoluteExpiresAt: now + 28_800_000 }));
+    store.reads = 0;
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  async function run(method: string, url: string, sid: string | undefined): Promise<RecordingExchange> {
+    const exchange = new RecordingExchange('http', incoming(method, url, { 'x-csrf': '1', authorization: 'Bearer from-the-browser' }), sid === undefined ? undefined : app.createSecureSession({ sid }));
+    await pipeline.run(exchange);
+    return exchange;
+  }
+
+  it('forwards an anonymous route without a session, without reading the store, and without any Authorization', async () => {
+    const exchange = await run('GET', '/api/public/x', undefined);
+    expect(exchange.refused).toBeUndefined();
+    expect(exchange.forwarded).toMatchObject({ upstream: '/api/public', session: undefined, authorization: undefined });
+    expect(store.reads).toBe(0);
+  });
+
+  it('requires a session on a token-none route that is not anonymous, and sends no token on it', async () => {
+    expect((await run('GET', '/api/signed-in/x', undefined)).refused).toBe('session_required');
+    const signedIn = await run('GET', '/api/signed-in/x', 'live-sid');
+    expect(signedIn.forwarded).toMatchObject({ session: sessionKey('live-sid'), authorization: undefined });
+    expect(refresher.calls).toBe(0);
+  });
+
+  it('forwards a user-or-none route anonymously when signed out and with the user\'s token when signed in', async () => {
+    expect((await run('GET', '/api/maybe/x', undefined)).forwarded).toMatchObject({ session: undefined, authorization: undefined });
+    expect((await run('GET', '/api/maybe/x', 'ended-sid')).forwarded).toMatchObject({ session: undefined, authorization: undefined });
+    expect((await run('GET', '/api/maybe/x', 'live-sid')).forwarded).toMatchObject({ session: sessionKey('live-sid'), authorization: 'Bearer fresh-access-token' });
+  });
+
+  it('gives a signed-in user-or-none caller whose token cannot be renewed the refresher\'s error, never an anonymous forward', async () => {
+    refresher.failure = new SessionExpiredError();
+    const exchange = await run('GET', '/api/maybe/x', 'live-sid');
+    expect(exchange.refused).toBe('session_expired');
+    expect(exchange.forwarded).toBeUndefined();
+  });
+
+  it('sends the gateway\'s client token on a client route, to signed-in callers only, obtained once', async () => {
+    expect((await run('GET', '/api/service/x', undefined)).refused).toBe('session_required');
+    expect(tokenClient.calls).toBe(0);
+    const [first, second] = await Promise.all([run('GET', '/api/service/x', 'live-sid'), run('POST', '/api/service/y', 'live-sid')]);
+    expect(first.forwarded?.authorization).toBe('Bearer client-token');
+    expect(second.forwarded?.authorization).toBe('Bearer client-token');
+    expect(tokenClient.calls).toBe(1);
+  });
+
+  it('answers 405 method_not_allowed to a method the route does not list, before reading the store', async () => {
+    const exchange = await run('DELETE', '/api/read-only/x', 'live-sid');
+    expect(exchange.refused).toBe('method_not_allowed');
+    expect(exchange.forwarded).toBeUndefined();
+    expect(store.reads).toBe(0);
+    expect((await run('HEAD', '/api/read-only/x', 'live-sid')).forwarded).toBeDefined();
+  });
+
+  it('sends the route\'s own token on a route with a resource', async () => {
+    expect((await run('GET', '/api/billing/x', 'live-sid')).forwarded?.authorization).toBe('Bearer route-token-for-/api/billing');
+  });
+});
+
+describe('unannouncedGrants', () => {
+  const routes = loadConfig(
+    testEnvironment({
+      UPSTREAM_URL: undefined,
+      PROXY_ROUTES: JSON.stringify([
+        { prefix: '/api/jobs', target: 'http://127.0.0.1:9', token: 'client' },
+        { prefix: '/api/reports', target: 'http://127.0.0.1:9', exchange: true, audience: 'https://reports.example' },
+        { prefix: '/api', target: 'http://127.0.0.1:9', resource: 'https://api.example' },
+      ]),
+    }),
+  ).proxy.routes;
+
+  it('names each grant a route needs that discovery does not list, with its routes', () => {
+    expect(unannouncedGrants(routes, ['authorization_code', 'refresh_token'])).toEqual([
+      { grant: 'urn:ietf:params:oauth:grant-type:token-exchange', routes: ['/api/reports'] },
+      { grant: 'client_credentials', routes: ['/api/jobs'] },
+    ]);
+    expect(unannouncedGrants(routes, ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'])).toEqual([]);
+  });
+
+  it('says nothing when discovery lists no grants at all (the member is optional)', () => {
+    expect(unannouncedGrants(routes, undefined)).toEqual([]);
   });
 });

@@ -1,16 +1,16 @@
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
 import { CONFIG } from '../config/config.module.js';
-import type { Config } from '../config/config.js';
+import type { Config, ProxyRoute } from '../config/config.js';
 import type { SessionCookie } from '../session/session-cookie.js';
 import { SessionRequiredError } from '../session/session.errors.js';
 import { SessionService, type SessionLog } from '../session/session.service.js';
 import type { SessionRecord } from '../session/session-store.js';
-import { TokenRefresher } from '../session/token-refresher.js';
 import { checkApiOrigin, type ApiRequestKind } from './api-request-origin.js';
 import { matchRoute, type RouteMatch } from './proxy-routes.js';
 import { ApiMethodNotAllowedError, ApiRouteNotFoundError, InvalidUpstreamPathError, RequestBodyTooLargeError } from './proxy.errors.js';
 import { ProxyService, type ExchangeLog, type Upstream } from './proxy.service.js';
+import { RouteTokens } from './route-token.js';
 
 /**
  * One /api request as the pipeline sees it, whichever way it came: a routed HTTP request or a
@@ -26,8 +26,8 @@ export interface ApiExchange {
   sessionCookie(): SessionCookie | undefined;
   /** True once the client is gone: the pipeline then stops without further work. */
   clientLeft(): boolean;
-  /** Hands the request, its headers already set by the policy, to the upstream. */
-  forward(upstream: Upstream, upstreamPath: string, session: SessionRecord): void;
+  /** Hands the request, its headers already set by the policy, to the upstream; `session` is undefined on a route that needs none. */
+  forward(upstream: Upstream, upstreamPath: string, session: SessionRecord | undefined): void;
   /** Answers with the error's problem, through the one problem writer. */
   refuse(error: unknown): void;
 }
@@ -42,6 +42,8 @@ export function classifyApiRequest(req: Pick<IncomingMessage, 'method' | 'url' |
   const match = matchRoute(proxy.routes, req.url ?? '/');
   if (match === undefined) throw new ApiRouteNotFoundError();
   if (match === 'escapes') throw new InvalidUpstreamPathError();
+  const { methods } = match.route;
+  if (methods !== undefined && !methods.includes(req.method ?? '')) throw new ApiMethodNotAllowedError(req.method ?? '', methods);
   const limit = proxy.maxBodyBytes;
   if (limit !== undefined && Number(req.headers['content-length'] ?? 0) > limit) throw new RequestBodyTooLargeError(limit);
   return match;
@@ -55,17 +57,23 @@ export async function requireSession(sessions: Pick<SessionService, 'loadFromCoo
 }
 
 /**
- * Step 4, the token for the route: every route is called with the session's access token, renewed
- * first when it is about to expire. Resolves to the session as it is now (its tokens included);
- * returns the refresher's own promise, so the step costs no extra one.
+ * Step 3 as the route's policy has it: an anonymous route reads no session; a `user-or-none` route
+ * takes the session if there is one; every other route requires one.
  */
-export function freshSession(refresher: Pick<TokenRefresher, 'fresh'>, session: SessionRecord): Promise<SessionRecord> {
-  return refresher.fresh(session);
+export async function sessionForRoute(
+  sessions: Pick<SessionService, 'loadFromCookie'>,
+  route: ProxyRoute,
+  cookie: SessionCookie | undefined,
+  log: SessionLog,
+): Promise<SessionRecord | undefined> {
+  if (route.anonymous) return undefined;
+  if (route.token === 'user-or-none') return sessions.loadFromCookie(cookie, log, true);
+  return requireSession(sessions, cookie, log);
 }
 
 /**
- * The one path of every /api request, HTTP and WebSocket alike: classify → origin/CSRF → session →
- * token for the route → header policy → forward. Any step that refuses throws a GatewayError, which
+ * The one path of every /api request, HTTP and WebSocket alike: classify (route, method) →
+ * origin/CSRF → session (as the route requires) → token for the route → header policy → forward. Any step that refuses throws a GatewayError, which
  * the exchange answers through the one problem writer.
  */
 @Injectable()
@@ -73,7 +81,7 @@ export class ApiPipeline {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(SessionService) private readonly sessions: Pick<SessionService, 'loadFromCookie'>,
-    @Inject(TokenRefresher) private readonly refresher: Pick<TokenRefresher, 'fresh'>,
+    @Inject(RouteTokens) private readonly tokens: Pick<RouteTokens, 'forRoute'>,
     @Inject(ProxyService) private readonly proxy: Pick<ProxyService, 'applyRequestPolicy' | 'upstreamFor'>,
   ) {}
 
@@ -82,13 +90,14 @@ export class ApiPipeline {
     try {
       const match = classifyApiRequest(req, this.config.proxy);
       checkApiOrigin(kind, req.method, req.headers, this.config.proxy.csrfHeader, this.config.server.publicOrigin);
-      const session = await requireSession(this.sessions, exchange.sessionCookie(), exchange.log);
+      const session = await sessionForRoute(this.sessions, match.route, exchange.sessionCookie(), exchange.log);
       if (exchange.clientLeft()) return;
-      const current = await freshSession(this.refresher, session);
+      // Step 4, the token the route's policy names
+      const accessToken = await this.tokens.forRoute(match.route, session);
       if (exchange.clientLeft()) return;
       // Step 5, header policy (one function for both kinds), then step 6, forward
-      this.proxy.applyRequestPolicy(req, exchange.requestId, current.tokens.accessToken, kind === 'websocket');
-      exchange.forward(this.proxy.upstreamFor(match.route), match.upstreamPath, current);
+      this.proxy.applyRequestPolicy(req, exchange.requestId, accessToken, kind === 'websocket');
+      exchange.forward(this.proxy.upstreamFor(match.route), match.upstreamPath, session);
     } catch (error) {
       exchange.refuse(error);
     }

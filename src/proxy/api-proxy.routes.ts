@@ -122,9 +122,9 @@ class UpgradeExchange implements ApiExchange {
     return this.socket.destroyed;
   }
 
-  forward(upstream: Upstream, upstreamPath: string, session: SessionRecord): void {
+  forward(upstream: Upstream, upstreamPath: string, session: SessionRecord | undefined): void {
     this.proxy.forwardUpgrade(this.req, this.socket, this.head, upstream, upstreamPath, this.requestId, this.log);
-    this.websockets.track(this.socket, session.id);
+    if (session !== undefined) this.websockets.track(this.socket, session.id);
   }
 
   refuse(error: unknown): void {

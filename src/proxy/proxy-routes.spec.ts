@@ -1,8 +1,9 @@
 import type { ProxyRoute } from '../config/config.js';
+import { proxyRoute } from '../config/route-policy.js';
 import { matchRoute, normalisePath } from './proxy-routes.js';
 
-const api: ProxyRoute = { prefix: '/api', target: 'http://api:8080', stripPrefix: false, passCookies: false };
-const orders: ProxyRoute = { prefix: '/api/orders', target: 'http://orders:8080', stripPrefix: true, passCookies: false };
+const api: ProxyRoute = proxyRoute({ prefix: '/api', target: 'http://api:8080' }, 30);
+const orders: ProxyRoute = proxyRoute({ prefix: '/api/orders', target: 'http://orders:8080', stripPrefix: true }, 30);
 const routes = [orders, api];
 
 describe('matchRoute', () => {

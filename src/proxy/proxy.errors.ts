@@ -44,10 +44,13 @@ export class CrossOriginRequestError extends GatewayError {
   }
 }
 
-/** TRACE would echo the request (cookies and all) back: never forwarded. */
+/** A method the route does not allow, or TRACE, which would echo the request (cookies and all) back: never forwarded. */
 export class ApiMethodNotAllowedError extends GatewayError {
-  constructor(method: string) {
-    super(405, 'method_not_allowed', 'Method not allowed', `${method} is not forwarded to the API.`);
+  constructor(
+    method: string,
+    readonly allowed?: readonly string[],
+  ) {
+    super(405, 'method_not_allowed', 'Method not allowed', `${method} is not forwarded to ${allowed === undefined ? 'the API' : `this API route (it allows ${allowed.join(', ')})`}.`);
   }
 }
 

@@ -3,13 +3,15 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { Metrics } from '../metrics/metrics.js';
 import { fastifyOf } from '../server/http-scope.js';
 import { UpgradeRouter } from '../server/upgrade-router.js';
+import { OidcModule } from '../oidc/oidc.module.js';
 import { ApiProxyRoutes } from './api-proxy.routes.js';
 import { ApiPipeline } from './api-pipeline.js';
 import { ProxyService } from './proxy.service.js';
+import { RouteTokens } from './route-token.js';
 import { WebSocketSessions } from './websocket-sessions.js';
 
 /** /api/*, HTTP and WebSocket: registers its own Fastify scope and its handler for /api handshakes. */
-@Module({ providers: [ProxyService, ApiPipeline, ApiProxyRoutes, WebSocketSessions], exports: [ProxyService, WebSocketSessions] })
+@Module({ imports: [OidcModule], providers: [ProxyService, ApiPipeline, ApiProxyRoutes, WebSocketSessions, RouteTokens], exports: [ProxyService, WebSocketSessions] })
 export class ProxyModule implements OnModuleInit {
   constructor(
     private readonly host: HttpAdapterHost,

@@ -57,6 +57,8 @@ export interface Upstream {
   readonly response: ResponsePolicy;
   /** The error a refused or dropped connection becomes (502). */
   readonly unavailable: (cause: unknown) => GatewayError;
+  /** Time allowed for the response headers (the route's `timeoutS`, else UPSTREAM_TIMEOUT_S). */
+  readonly timeoutS: number;
 }
 
 export interface UpstreamSockets {
@@ -113,7 +115,8 @@ export class ProxyService implements OnApplicationShutdown {
     // every call passes its own callback, so this only hears what http-proxy reports outside one
     this.proxy.on('error', (error) => this.log.debug(`proxy error outside an exchange: ${error.message}`));
     for (const route of config.proxy.routes) {
-      this.byRoute.set(route, this.createUpstream(route.prefix, route.target, route.passCookies, (cause) => new UpstreamUnavailableError(cause)));
+      const policy = { timeoutS: route.timeoutS, varyCookie: route.token === 'user-or-none' };
+      this.byRoute.set(route, this.createUpstream(route.prefix, route.target, route.passCookies, (cause) => new UpstreamUnavailableError(cause), policy));
     }
   }
 
@@ -124,7 +127,13 @@ export class ProxyService implements OnApplicationShutdown {
   }
 
   /** An upstream with its own pool (the SPA dev server's), counted in the socket gauge. */
-  createUpstream(name: string, target: string, passCookies: boolean, unavailable: (cause: unknown) => GatewayError): Upstream {
+  createUpstream(
+    name: string,
+    target: string,
+    passCookies: boolean,
+    unavailable: (cause: unknown) => GatewayError,
+    policy: { readonly timeoutS?: number; readonly varyCookie?: boolean } = {},
+  ): Upstream {
     const url = new URL(target);
     const https = url.protocol === 'https:';
     const maxSockets = this.config.proxy.maxSockets;
@@ -140,8 +149,9 @@ export class ProxyService implements OnApplicationShutdown {
       agent,
       target: { protocol: url.protocol, hostname: url.hostname, port: url.port === '' ? (https ? '443' : '80') : url.port, host: url.host },
       host: url.host,
-      response: { passCookies, isGatewayCookie: this.isGatewayCookie },
+      response: { passCookies, isGatewayCookie: this.isGatewayCookie, varyCookie: policy.varyCookie ?? false },
       unavailable,
+      timeoutS: policy.timeoutS ?? this.config.proxy.timeoutS,
     };
     this.upstreams.push(upstream);
     return upstream;
@@ -180,7 +190,7 @@ export class ProxyService implements OnApplicationShutdown {
    * response is destroyed, as nothing truthful can be said any more.
    */
   forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, path: string, requestId: string, log: ExchangeLog): void {
-    const timeoutS = this.config.proxy.timeoutS;
+    const timeoutS = upstream.timeoutS;
     let proxyReq: ClientRequest | undefined;
     // settled: the response has started, a failure was answered, or the browser left
     let settled = false;
@@ -271,7 +281,7 @@ export class ProxyService implements OnApplicationShutdown {
    * problem; after it either side closing closes the other.
    */
   forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, path: string, requestId: string, log: ExchangeLog): void {
-    const timeoutS = this.config.proxy.timeoutS;
+    const timeoutS = upstream.timeoutS;
     let proxyReq: ClientRequest | undefined;
     let settled = false;
     const fail = (failure: GatewayError): void => {

@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { applyResponsePolicy, gatewayCookieMatcher, type ResponsePolicy } from './response-headers.js';
 
 const isGatewayCookie = gatewayCookieMatcher('__Host-bff-session');
-const dropCookies: ResponsePolicy = { passCookies: false, isGatewayCookie };
-const passCookies: ResponsePolicy = { passCookies: true, isGatewayCookie };
+const dropCookies: ResponsePolicy = { passCookies: false, isGatewayCookie, varyCookie: false };
+const passCookies: ResponsePolicy = { passCookies: true, isGatewayCookie, varyCookie: false };
 
 const PLANTED = [
   '__Host-bff-session=planted; Path=/; Secure',
@@ -69,5 +69,21 @@ describe('applyResponsePolicy', () => {
     const headers: IncomingHttpHeaders = { connection: 'Upgrade, x-hop', upgrade: 'websocket', 'x-hop': '1', 'set-cookie': ['__Host-bff-session=planted'], 'sec-websocket-accept': 'abc' };
     applyResponsePolicy(headers, passCookies, true);
     expect(headers).toEqual({ connection: 'Upgrade, x-hop', upgrade: 'websocket', 'sec-websocket-accept': 'abc' });
+  });
+
+  it('adds Cookie to Vary on a user-or-none route, keeping the upstream\'s own names', () => {
+    const policy: ResponsePolicy = { ...dropCookies, varyCookie: true };
+    const none: IncomingHttpHeaders = {};
+    applyResponsePolicy(none, policy, false);
+    expect(none.vary).toBe('Cookie');
+    const some: IncomingHttpHeaders = { vary: 'Accept-Encoding' };
+    applyResponsePolicy(some, policy, false);
+    expect(some.vary).toBe('Accept-Encoding, Cookie');
+    const already: IncomingHttpHeaders = { vary: 'cookie' };
+    applyResponsePolicy(already, policy, false);
+    expect(already.vary).toBe('cookie');
+    const plain: IncomingHttpHeaders = { vary: 'Accept' };
+    applyResponsePolicy(plain, dropCookies, false);
+    expect(plain.vary).toBe('Accept');
   });
 });

@@ -8,6 +8,8 @@ export interface ResponsePolicy {
   readonly passCookies: boolean;
   /** True for cookie names that belong to the gateway (its session cookie, any prefix or case). */
   readonly isGatewayCookie: (name: string) => boolean;
+  /** The answer depends on whether the request carried a session (a `user-or-none` route): caches must key on the cookie. */
+  readonly varyCookie: boolean;
 }
 
 /**
@@ -44,6 +46,7 @@ export function applyResponsePolicy(headers: IncomingHttpHeaders, policy: Respon
     delete headers.upgrade;
   }
   for (const name of HOP_BY_HOP) delete headers[name];
+  if (policy.varyCookie && !upgrade) headers.vary = withVaryCookie(headers.vary);
   const cookies = headers['set-cookie'];
   if (cookies === undefined) return;
   const passed = policy.passCookies ? cookies.filter((cookie) => isForeignCookie(cookie, policy.isGatewayCookie)) : [];
@@ -57,4 +60,11 @@ function isForeignCookie(setCookie: string, isGatewayCookie: (name: string) => b
   if (equals === -1) return false;
   const name = pair.slice(0, equals).trim();
   return name !== '' && !isGatewayCookie(name);
+}
+
+/** RFC 9110 §12.5.5: adds Cookie to the upstream's Vary (a `*` already covers it). */
+function withVaryCookie(vary: string | undefined): string {
+  const names = (vary ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+  if (names.some((n) => n === '*' || n.toLowerCase() === 'cookie')) return names.join(', ');
+  return [...names, 'Cookie'].join(', ');
 }

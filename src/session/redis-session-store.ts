@@ -79,6 +79,7 @@ const TokensSchema = z.object({
     refreshToken: nullableString,
     idToken: z.string(),
     scope: nullableString,
+    routes: z.record(z.string(), z.object({ accessToken: z.string(), expiresAt: z.number() })).optional(),
   }),
   claims: z.record(z.string(), z.unknown()),
 });
@@ -113,6 +114,8 @@ function sealTokens(seal: RecordSeal, id: string, version: number, tokens: Sessi
       refreshToken: tokens.refreshToken ?? null,
       idToken: tokens.idToken,
       scope: tokens.scope ?? null,
+      // the routes' own tokens (per-route audience, resource, scope), sealed with the session's
+      ...(tokens.routes === undefined ? {} : { routes: tokens.routes }),
     },
     claims,
   };

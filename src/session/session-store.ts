@@ -6,6 +6,19 @@ export interface SessionTokens {
   readonly refreshToken: string | undefined;
   readonly idToken: string;
   readonly scope: string | undefined;
+  /**
+   * Tokens obtained for routes with their own audience, resource or scope, by route prefix: they
+   * live (sealed) with the session's, so a request still costs one store read, and are replaced
+   * with the same compare-and-set.
+   */
+  readonly routes?: Readonly<Record<string, RouteToken>> | undefined;
+}
+
+/** An access token a route's policy asked for (refresh-token grant with a target, or token exchange). */
+export interface RouteToken {
+  readonly accessToken: string;
+  /** Epoch milliseconds. */
+  readonly expiresAt: number;
 }
 
 export interface SessionRecord {

@@ -20,3 +20,17 @@ export class SessionStoreUnavailableError extends GatewayError {
     super(503, 'session_store_unavailable', 'Session store unavailable', 'Sessions cannot be read right now; try again shortly.', { cause, retryAfterS: 2 });
   }
 }
+
+/**
+ * The provider refused the token a route's policy asks for (e.g. `invalid_target`, `invalid_scope`):
+ * 403, the session is kept and other routes are unaffected; an operator should fix the route.
+ */
+export class RouteTokenRejectedError extends GatewayError {
+  constructor(
+    readonly oauthError: string,
+    cause?: unknown,
+  ) {
+    // a route whose token the provider refuses is misconfigured (or the provider is): an operator must look
+    super(403, 'route_token_rejected', 'Route token refused', `The identity provider refused the token this API route needs (${oauthError}).`, { cause, operatorFault: true });
+  }
+}

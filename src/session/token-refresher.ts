@@ -14,12 +14,12 @@ import {
   TokenRequestRejectedError,
   TokenResponseInvalidError,
 } from '../oidc/oidc.errors.js';
-import { TokenClient, type TokenResponse } from '../oidc/token-client.js';
+import { TokenClient, type TokenResponse, type TokenTarget } from '../oidc/token-client.js';
 import type { TokenFailure } from '../oidc/token-outcome.js';
 import { RefreshBackoff, type RefreshPermit } from './refresh-backoff.js';
 import { sidHash } from './session-cookie.js';
-import { SessionExpiredError, SessionStoreUnavailableError } from './session.errors.js';
-import { SESSION_STORE, type ReplaceTokensResult, type SessionRecord, type SessionStore, type SessionTokens, type StoreLock } from './session-store.js';
+import { RouteTokenRejectedError, SessionExpiredError, SessionStoreUnavailableError } from './session.errors.js';
+import { SESSION_STORE, type ReplaceTokensResult, type RouteToken, type SessionRecord, type SessionStore, type SessionTokens, type StoreLock } from './session-store.js';
 import { accessTokenExpiresAt, needsRefresh } from './session-timing.js';
 import { Tracing } from '../tracing/tracing.js';
 
@@ -32,6 +32,15 @@ const WRITE_ATTEMPTS = 2;
 export type RefreshOutcome = 'refreshed' | 'expired' | Exclude<TokenFailure, 'grant_rejected'> | 'store_unavailable';
 /** What a failed attempt's log line says. */
 type FailureKind = TokenFailure | 'id_token_mismatch' | 'store_unavailable';
+
+/** A route whose token is obtained for it (its own audience, resource or scope). */
+export interface RouteTokenSpec {
+  /** Where the token is kept in the session record: the route's prefix. */
+  readonly key: string;
+  readonly target: TokenTarget;
+  /** RFC 8693: exchange the session's access token instead of using the refresh token. */
+  readonly exchange: boolean;
+}
 
 /** Tokens the provider issued (possibly rotating the refresh token) that the store did not take yet. */
 interface UnsavedTokens {
@@ -51,6 +60,8 @@ interface UnsavedTokens {
 export class TokenRefresher {
   private readonly log = new Logger(TokenRefresher.name);
   private readonly inFlight = new Map<string, Promise<SessionRecord>>();
+  /** Route-token requests under way, by session and route: one per pair however many requests wait. */
+  private readonly routeInFlight = new Map<string, Promise<string>>();
   private readonly unsaved = new Map<string, UnsavedTokens>();
   /** The refresh locks kept while their session's tokens wait in `unsaved`. */
   private readonly keptLocks = new Map<string, StoreLock>();
@@ -98,7 +109,24 @@ export class TokenRefresher {
     return this.due(current) ? this.refreshAcrossReplicas(current) : current;
   }
 
-  private async refreshAcrossReplicas(record: SessionRecord): Promise<SessionRecord> {
+  private refreshAcrossReplicas(record: SessionRecord): Promise<SessionRecord> {
+    return this.underSessionLock(
+      record,
+      (current) => !this.due(current),
+      (current, lock) => this.refreshHolding(current, lock, true),
+    );
+  }
+
+  /**
+   * `work` under the session's one refresh lock (every grant that spends or reads the session's
+   * refresh token takes it), on the session as stored once the lock is held; `satisfied` says when
+   * another request or replica already did the work, so nothing is asked of the provider.
+   */
+  private async underSessionLock(
+    record: SessionRecord,
+    satisfied: (current: SessionRecord) => boolean,
+    work: (current: SessionRecord, lock: StoreLock) => Promise<SessionRecord>,
+  ): Promise<SessionRecord> {
     const ttlMs = this.lockTtlMs;
     const deadline = this.clock.now() + ttlMs;
     for (;;) {
@@ -108,8 +136,8 @@ export class TokenRefresher {
           // another replica may have refreshed while this one waited for the lock
           const current = await this.store.get(record.id);
           if (current === undefined) throw new SessionExpiredError();
-          if (!this.due(current)) return current;
-          return await this.refreshHolding(current, lock, true);
+          if (satisfied(current)) return current;
+          return await work(current, lock);
         } finally {
           // new tokens the store did not take keep the lock until its TTL: this replica, which holds
           // them, gets that long to write them before another replica refreshes with the spent token
@@ -119,7 +147,7 @@ export class TokenRefresher {
       }
       const current = await this.store.get(record.id);
       if (current === undefined) throw new SessionExpiredError();
-      if (current.version !== record.version && !this.due(current)) return current;
+      if (current.version !== record.version && satisfied(current)) return current;
       if (this.clock.now() > deadline) throw new ProviderUnavailableError('A token refresh for this session is taking too long; try again shortly.');
       await delay(LOCK_POLL_MS);
     }
@@ -171,8 +199,135 @@ export class TokenRefresher {
       refreshToken: response.refresh_token ?? refreshToken,
       idToken: response.id_token ?? current.tokens.idToken,
       scope: response.scope ?? current.tokens.scope,
+      ...(current.tokens.routes === undefined ? {} : { routes: current.tokens.routes }),
     };
     return this.write(current, { basedOn: current.version, tokens, claims });
+  }
+
+  /**
+   * The access token of a route with its own audience, resource or scope: kept in the session
+   * record until it is about to expire, then obtained again once per session and route, under the
+   * session's one refresh lock (the refresh-token grant with the route's target, rotation stored by
+   * compare-and-set) or by RFC 8693 token exchange of the session's fresh access token.
+   */
+  async routeToken(record: SessionRecord, route: RouteTokenSpec): Promise<string> {
+    const cached = this.usableRouteToken(record, route.key);
+    if (cached !== undefined && !this.unsaved.has(record.id)) return cached.accessToken;
+    const flight = `${record.id}\u0000${route.key}`;
+    let pending = this.routeInFlight.get(flight);
+    if (pending === undefined) {
+      pending = this.renewRoute(record, route).finally(() => this.routeInFlight.delete(flight));
+      this.routeInFlight.set(flight, pending);
+    }
+    return pending;
+  }
+
+  private usableRouteToken(record: SessionRecord, key: string): RouteToken | undefined {
+    const token = record.tokens.routes?.[key];
+    if (token === undefined) return undefined;
+    return token.expiresAt - this.clock.now() > this.config.session.refreshSkewS * 1000 ? token : undefined;
+  }
+
+  private async renewRoute(record: SessionRecord, route: RouteTokenSpec): Promise<string> {
+    // an exchange needs the session's own access token fresh: renewed first, outside the lock it takes
+    let current = route.exchange || this.unsaved.has(record.id) ? await this.fresh(record) : record;
+    const obtained: { token?: string } = {};
+    current = await this.underSessionLock(
+      current,
+      (stored) => this.usableRouteToken(stored, route.key) !== undefined,
+      async (stored, lock) => {
+        const result = await this.obtainRouteToken(stored, lock, route, true);
+        obtained.token = result.token;
+        return result.record;
+      },
+    );
+    // a compare-and-set lost to newer tokens keeps those; this request still uses the token it got
+    const token = obtained.token ?? this.usableRouteToken(current, route.key)?.accessToken;
+    if (token === undefined) throw new ProviderUnavailableError('A token for this API route is being obtained; try again shortly.', undefined, 1);
+    return token;
+  }
+
+  /** Holding `lock`: one provider request for the route's token, written into the record by compare-and-set. */
+  private async obtainRouteToken(stored: SessionRecord, lock: StoreLock, route: RouteTokenSpec, reread: boolean): Promise<{ record: SessionRecord; token: string }> {
+    let current = stored;
+    if (route.exchange && this.due(current)) current = await this.refreshHolding(current, lock, true);
+    const { refreshToken } = current.tokens;
+    if (!route.exchange && refreshToken === undefined) throw new RouteTokenRejectedError('no_refresh_token');
+    const admission = this.backoff.admit();
+    if ('waitMs' in admission) {
+      throw new ProviderUnavailableError('The identity provider was unavailable a moment ago; try again shortly.', undefined, Math.ceil(admission.waitMs / 1000));
+    }
+    const permit = admission.permit;
+    let held: boolean;
+    try {
+      held = await lock.held();
+    } catch (error) {
+      this.backoff.unused(permit);
+      throw error;
+    }
+    if (!held) {
+      // the lock expired while this request stalled: another holder may be spending this very token
+      this.backoff.unused(permit);
+      throw new ProviderUnavailableError('A token refresh for this session is in progress; try again shortly.', undefined, 1);
+    }
+    const now = this.clock.now();
+    let accessToken: string;
+    let expiresIn: number | undefined;
+    let rotated: string | undefined;
+    try {
+      if (route.exchange) {
+        const answer = await this.tokens.exchange(current.tokens.accessToken, route.target);
+        ({ access_token: accessToken, expires_in: expiresIn } = answer);
+      } else {
+        const answer = await this.tokens.refresh(refreshToken ?? '', route.target);
+        ({ access_token: accessToken, expires_in: expiresIn, refresh_token: rotated } = answer);
+      }
+    } catch (error) {
+      return this.routeRefused(current, lock, route, reread, permit, error);
+    }
+    this.backoff.succeeded(permit);
+    const token: RouteToken = { accessToken, expiresAt: accessTokenExpiresAt(accessToken, expiresIn, now) };
+    const tokens: SessionTokens = {
+      ...current.tokens,
+      // RFC 6749 §6: a rotated refresh token replaces the session's, whichever grant spent it
+      refreshToken: rotated ?? refreshToken,
+      routes: { ...current.tokens.routes, [route.key]: token },
+    };
+    const record = await this.write(current, { basedOn: current.version, tokens, claims: current.claims });
+    return { record, token: accessToken };
+  }
+
+  /**
+   * A failed route-token request. The provider being down or refusing the gateway's credentials
+   * means what it means for the session's own refresh; a refused grant is the route's problem:
+   * 403, the session kept. Some providers spend a rotating refresh token before refusing a target,
+   * so the session is re-read first: newer tokens stored meanwhile get one more try.
+   */
+  private async routeRefused(current: SessionRecord, lock: StoreLock, route: RouteTokenSpec, reread: boolean, permit: RefreshPermit, error: unknown): Promise<{ record: SessionRecord; token: string }> {
+    if (error instanceof ProviderUnavailableError) {
+      const waitMs = this.backoff.failed(permit, error.providerRetryAfterS);
+      this.routeFailed(current, route, 'provider_unavailable', error);
+      throw new ProviderUnavailableError(undefined, error, Math.max(1, Math.ceil(waitMs / 1000)));
+    }
+    if (!(error instanceof GatewayError)) {
+      this.backoff.unused(permit);
+      throw error;
+    }
+    this.backoff.succeeded(permit);
+    if (error instanceof TokenRequestRejectedError) {
+      this.routeFailed(current, route, 'grant_rejected', error);
+      const latest = await this.store.get(current.id);
+      if (latest === undefined) throw new SessionExpiredError();
+      if (reread && latest.version !== current.version) return this.obtainRouteToken(latest, lock, route, false);
+      throw new RouteTokenRejectedError(error.oauthError, error);
+    }
+    this.routeFailed(current, route, error instanceof ClientAuthenticationFailedError ? 'client_authentication_failed' : 'token_response_invalid', error);
+    throw error;
+  }
+
+  private routeFailed(record: SessionRecord, route: RouteTokenSpec, outcome: TokenFailure, error: unknown): void {
+    const oauthError = error instanceof TokenRequestRejectedError ? error.oauthError : undefined;
+    this.log.warn({ event: 'route_token_failed', sidHash: sidHash(record.id), route: route.key, exchange: route.exchange, outcome, oauthError, msg: 'route token request failed' });
   }
 
   /** What a failed token request means for the session (the outcome table decided the error class). */

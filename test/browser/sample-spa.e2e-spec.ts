@@ -5,8 +5,14 @@ import { sessionKey } from '../../src/session/session-cookie.js';
 import { SESSION_STORE, type SessionStore, type SessionTokens } from '../../src/session/session-store.js';
 import { describeInChromium, launchChromium, serveStaticSite, type ChromiumSession, type StaticSite } from '../support/chromium.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { freePort } from '../support/ports.js';
+import { startSampleApi, type RunningSampleApi } from '../../demo/sample-api.js';
+import { decodeJwt } from 'jose';
 import { eventually } from '../support/wait.js';
 import { sessionIdInCookie } from '../support/gateway-state.js';
+
+const API_AUDIENCE = 'urn:bff-demo:api';
+const ORDERS_AUDIENCE = 'urn:bff-demo:orders';
 
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
@@ -87,6 +93,7 @@ Promise.all([
 
 describeInChromium('the sample SPA in Chromium', () => {
   let stack: Stack;
+  let orders: RunningSampleApi | undefined;
   let browser: ChromiumSession;
   let attacker: StaticSite;
   let page: Page;
@@ -136,7 +143,19 @@ describeInChromium('the sample SPA in Chromium', () => {
 
   beforeAll(async () => {
     // The SPA on localhost, the attacker (and the provider) on 127.0.0.1: different sites, as in real life.
-    stack = await startStack({}, {}, 'localhost');
+    // two APIs behind two routes, each taking only a token for its own audience (the demo's setup)
+    const ordersPort = await freePort();
+    stack = await startStack(
+      (api) => ({
+        PROXY_ROUTES: JSON.stringify([
+          { prefix: '/api/orders', target: `http://127.0.0.1:${ordersPort}`, resource: ORDERS_AUDIENCE, scope: 'orders.read' },
+          { prefix: '/api', target: api, resource: API_AUDIENCE, scope: 'api' },
+        ]),
+      }),
+      { resources: { [ORDERS_AUDIENCE]: 'orders.read' } },
+      'localhost',
+    );
+    orders = await startSampleApi({ issuer: stack.op.issuer, audience: ORDERS_AUDIENCE, port: ordersPort, host: '127.0.0.1' });
     spa = stack.gateway.config.server.publicUrl;
     cookieName = stack.gateway.config.session.cookie.name;
     attacker = await serveStaticSite(attackerPages(spa));
@@ -154,6 +173,7 @@ describeInChromium('the sample SPA in Chromium', () => {
     await browser?.close();
     await attacker?.close();
     await stack?.stop();
+    await orders?.close();
   });
 
   it('signs in through the provider\'s login and consent pages and returns to the deep link, signed in', async () => {
@@ -181,7 +201,12 @@ describeInChromium('the sample SPA in Chromium', () => {
     await page.getByTestId('call-api').click();
     await page.getByTestId('api-answer').waitFor();
     expect(await page.getByTestId('api-sub').textContent()).toBe('alice');
-    expect(JSON.parse((await page.getByTestId('api-result').textContent()) ?? '{}')).toEqual({ sub: 'alice', name: 'Alice Example', method: 'GET', path: '/api/whoami' });
+    expect(JSON.parse((await page.getByTestId('api-result').textContent()) ?? '{}')).toEqual({ sub: 'alice', name: 'Alice Example', method: 'GET', path: '/api/whoami', audience: API_AUDIENCE });
+    // the second API, behind its own route, with a token for its own audience
+    await page.getByTestId('orders-answer').waitFor();
+    expect(await page.getByTestId('orders-sub').textContent()).toBe('alice');
+    expect(JSON.parse((await page.getByTestId('orders-result').textContent()) ?? '{}')).toMatchObject({ path: '/api/orders/whoami', audience: ORDERS_AUDIENCE });
+    expect((orders?.received ?? []).map((r) => decodeJwt((r.headers.authorization ?? '').replace(/^Bearer /, '')).aud)).toEqual([ORDERS_AUDIENCE]);
 
     const received = stack.upstream.received.filter((r) => r.url === '/api/whoami');
     expect(received).toHaveLength(1);
@@ -196,9 +221,16 @@ describeInChromium('the sample SPA in Chromium', () => {
   it('keeps every token out of the page: no readable cookie, nothing in storage, no token in any response', async () => {
     const accessToken = accessTokenSeenUpstream();
     const tokens = await sessionTokens();
-    expect(tokens.accessToken).toBe(accessToken);
+    // each route's API got its own token, kept in the session beside the session's own
+    expect(tokens.routes?.['/api']?.accessToken).toBe(accessToken);
+    expect(tokens.routes?.['/api/orders']?.accessToken).toEqual(expect.any(String));
     expect(tokens.refreshToken).toEqual(expect.any(String));
-    const secrets = { accessToken, refreshToken: tokens.refreshToken ?? '' };
+    const secrets = {
+      accessToken: tokens.accessToken,
+      apiRouteToken: accessToken,
+      ordersRouteToken: tokens.routes?.['/api/orders']?.accessToken ?? '',
+      refreshToken: tokens.refreshToken ?? '',
+    };
 
     const cookie = (await browser.context.cookies(spa)).find((c) => c.name === cookieName);
     expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Lax', path: '/' });

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runGatewayToExit, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { testEnvironment } from '../support/test-env.js';
 
@@ -12,6 +15,20 @@ describe('start-up configuration (node dist/main.js)', () => {
     expect(lines[1]).toBe('config error: SESSION_SECRET: must be at least 32 characters');
     expect(result.stderr).not.toContain('twelve-chars');
     expect(result.stderr).not.toMatch(/\bat .*\.js:\d+/);
+  });
+
+  it('exits 78 naming each bad route key and file setting by its path, from CONFIG_FILE and PROXY_ROUTES alike', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bff-config-e2e-'));
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(file, ['UPSTREAM_TIMEOUT_S: 5', 'routes:', '  - prefix: /api', '    target: http://127.0.0.1:9', '  - prefix: /api/x', '    target: http://127.0.0.1:9', '    audience: 42', '    anonymous: true', ''].join('\n'));
+    const fromFile = await runGatewayToExit({ ...testEnvironment(), UPSTREAM_URL: undefined, CONFIG_FILE: file });
+    expect(fromFile.code).toBe(78);
+    expect(fromFile.stderr.trim().split('\n')).toEqual(['config error: routes[1].audience: expected a string']);
+    const fromEnv = await runGatewayToExit({ ...testEnvironment(), PROXY_ROUTES: JSON.stringify([{ prefix: '/api', target: 'http://127.0.0.1:9', token: 'client', anonymous: true }]) });
+    expect(fromEnv.code).toBe(78);
+    expect(fromEnv.stderr.trim().split('\n')).toEqual([
+      'config error: PROXY_ROUTES[0].anonymous: only a route with "token": "none" may be anonymous (a public route carrying a token would be an open relay)',
+    ]);
   });
 
   describe('with a valid environment', () => {

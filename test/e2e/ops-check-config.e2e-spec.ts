@@ -47,6 +47,22 @@ describe('node dist/main.js --check-config', () => {
     for (const secret of [CLIENT_SECRET, SESSION_SECRET, REDIS_PASSWORD]) expect(result.stdout + result.stderr).not.toContain(secret);
   });
 
+  it('obtains each client route\'s token once and reports per route, failing on a refused one', async () => {
+    const routes = [
+      { prefix: '/api/jobs', target: 'http://127.0.0.1:9', token: 'client', resource: op.audience, scope: 'api' },
+      { prefix: '/api/broken', target: 'http://127.0.0.1:9', token: 'client', resource: 'urn:bff-test:unregistered' },
+      { prefix: '/api', target: 'http://127.0.0.1:9' },
+    ];
+    const result = await check({ UPSTREAM_URL: undefined, PROXY_ROUTES: JSON.stringify(routes) });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^ {2}FAIL {2}client routes +\/api\/broken: The provider refused the client_credentials grant \(invalid_target\)\.$/m);
+    expect(result.stdout).toMatch(/^ +\/api\/jobs: client-credentials token obtained \(expires in \d+ s\)$/m);
+    expect(result.stdout).toContain('result: 1 check(s) failed');
+    const good = await check({ UPSTREAM_URL: undefined, PROXY_ROUTES: JSON.stringify([routes[0], routes[2]]) });
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(/^ {2}ok {4}client routes +\/api\/jobs: client-credentials token obtained/m);
+  });
+
   it('hides credentials carried in REDIS_URL and upstream URLs', async () => {
     const url = new URL(redis.url);
     url.password = REDIS_PASSWORD;

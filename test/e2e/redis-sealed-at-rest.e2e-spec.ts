@@ -55,6 +55,7 @@ function secretsOf(record: SessionRecord): Map<string, string> {
     ['access token', record.tokens.accessToken],
     ['refresh token', record.tokens.refreshToken],
     ['ID token', record.tokens.idToken],
+    ...Object.entries(record.tokens.routes ?? {}).map(([prefix, token]) => [`route token of ${prefix}`, token.accessToken] as const),
   ] as const) {
     add(name, token);
     for (const [i, part] of (token ?? '').split('.').entries()) add(`${name} part ${i}`, part);
@@ -85,7 +86,11 @@ describe('sessions sealed at rest in Redis', () => {
       OIDC_ISSUER: op.issuer,
       OIDC_CLIENT_ID: op.clientId,
       OIDC_CLIENT_SECRET: op.clientSecret,
-      UPSTREAM_URL: upstream.url,
+      // a route with its own resource: its token is kept in the record too
+      PROXY_ROUTES: JSON.stringify([
+        { prefix: '/api/own', target: upstream.url, resource: op.audience, scope: 'api' },
+        { prefix: '/api', target: upstream.url },
+      ]),
       SESSION_STORE: 'redis',
       REDIS_URL: redis.url,
       ...env,
@@ -125,8 +130,11 @@ describe('sessions sealed at rest in Redis', () => {
   });
 
   it('shows no token, token part, claim value, user identifier or logout value in any Redis key or value', async () => {
-    const { browser, record } = await signIn('alice');
+    const { browser } = await signIn('alice');
     expect((await browser.request(`${gateway.url}/api/whoami`, { headers: { 'x-csrf': '1' } })).status).toBe(200);
+    expect((await browser.request(`${gateway.url}/api/own/whoami`, { headers: { 'x-csrf': '1' } })).status).toBe(200);
+    const { record } = await sessionOf(gateway.app, browser, gateway.url);
+    expect(Object.keys(record.tokens.routes ?? {})).toEqual(['/api/own']);
     // the dump must hold what makes this test meaningful: a refresh token, a provider sid, claims
     expect(record.tokens.refreshToken).toEqual(expect.any(String));
     expect(record.providerSid).toEqual(expect.any(String));

@@ -250,6 +250,7 @@ describe('the demo provider, the sample API and BrowserClient without a gateway'
       headers: expect.objectContaining({ 'x-custom': 'kept' }),
       sub: 'alice',
       name: 'Alice Example',
+      audience: 'urn:bff-demo:api',
       bodyBytes: Buffer.byteLength(body),
       bodySha256: createHash('sha256').update(body).digest('hex'),
     });

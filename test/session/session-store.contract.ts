@@ -220,6 +220,18 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
         expect(await store.get(original.id)).toStrictEqual({ ...original, tokens, claims: { sub: 'alice', name: 'Alice Renamed' }, version: original.version + 1 });
       });
 
+      it('keeps the routes\' own tokens with the session\'s, under the same compare-and-set', async () => {
+        const { store } = current();
+        const original = record();
+        await store.create(original);
+        const tokens = { ...newTokens('routes'), routes: { '/api/orders': { accessToken: 'orders-access', expiresAt: 1_900_000_000_000 } } };
+
+        expect(await store.replaceTokens(original.id, original.version, tokens, original.claims)).toBe('replaced');
+        expect((await store.get(original.id))?.tokens).toStrictEqual(tokens);
+        expect(await store.replaceTokens(original.id, original.version, newTokens('stale'), original.claims)).toBe('conflict');
+        expect((await store.get(original.id))?.tokens.routes).toStrictEqual(tokens.routes);
+      });
+
       it('refuses a second refresher that started from the same version (conflict), keeping the first one\'s tokens', async () => {
         const { store } = current();
         const original = record();

@@ -10,6 +10,11 @@ export interface OpOptions {
   clientId?: string;
   clientSecret?: string;
   tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+  /**
+   * Resource servers besides the default API, resource indicator → scopes: each gets JWT access
+   * tokens with its own `aud` (resource indicators and client credentials are always enabled).
+   */
+  resources?: Readonly<Record<string, string>>;
 }
 
 export interface RunningOp {
@@ -41,6 +46,9 @@ export async function startOp(options: OpOptions): Promise<RunningOp> {
     DEMO_API_AUDIENCE: AUDIENCE,
     DEMO_ACCESS_TOKEN_TTL_S: String(options.accessTokenTtlS ?? 300),
     DEMO_TOKEN_ENDPOINT_AUTH_METHOD: options.tokenEndpointAuthMethod ?? 'client_secret_basic',
+    DEMO_RESOURCES: Object.entries({ [AUDIENCE]: 'api', ...options.resources })
+      .map(([resource, scopes]) => `${resource}=${scopes}`)
+      .join(','),
   });
   try {
     const [, issuer] = await waitForLine(child, /^\{"event":"listening","issuer":"([^"]+)"\}$/);

@@ -5,6 +5,7 @@ import { CompactSign, exportJWK, exportSPKI, generateKeyPair, type CompactJWSHea
 import type { Environment } from '../../src/config/config.js';
 import { SESSION_STORE, type SessionStore } from '../../src/session/session-store.js';
 import { BrowserClient } from './browser.js';
+import { TOKEN_EXCHANGE_GRANT, TokenExchangeEmulation } from './rogue-token-exchange.js';
 import { startGateway, type RunningGateway } from './gateway.js';
 import { waitUntilReady } from './wait.js';
 
@@ -136,6 +137,8 @@ export interface RogueOp {
   readonly userinfoRequests: readonly EndpointCallRecord[];
   /** A real JWS with the provider's `rs256` key (logout tokens, JWT access tokens). */
   sign(claims: ClaimOverrides): Promise<string>;
+  /** RFC 8693 token exchange (test/support/rogue-token-exchange.ts); reset() clears its targets and records. */
+  readonly tokenExchange: TokenExchangeEmulation;
   /** Adds a key to the JWKS (key rotation). */
   publish(key: SigningKeyName): void;
   kid(key: SigningKeyName): string;
@@ -530,6 +533,12 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
       record('refreshed');
       return;
     }
+    if (params['grant_type'] === TOKEN_EXCHANGE_GRANT) {
+      const { status, body } = rogue.tokenExchange.answer(params);
+      record(typeof body['error'] === 'string' ? body['error'] : 'exchanged');
+      sendJson(response, status, body);
+      return;
+    }
     if (params['grant_type'] !== 'authorization_code') {
       record('unsupported_grant_type');
       sendJson(response, 400, { error: 'unsupported_grant_type' });
@@ -581,6 +590,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
     );
     if (typeof body.id_token === 'string') issuedIdTokens.push(body.id_token);
     if (typeof body.access_token === 'string') accessTokenClaims.set(body.access_token, merged(ctx.claims, result.claims ?? {}));
+    if (typeof body.access_token === 'string') rogue.tokenExchange.issued.add(body.access_token);
     sendJson(response, 200, body);
   }
 
@@ -607,6 +617,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
     get jwksRequests() {
       return jwksRequests;
     },
+    tokenExchange: new TokenExchangeEmulation(),
     publish(key) {
       published.add(key);
     },
@@ -618,6 +629,7 @@ export async function startRogueOp(options: RogueOpOptions): Promise<RogueOp> {
       rogue.jwksOverride = undefined;
       rogue.discoveryOverrides = {};
       rogue.userinfoScenario = correctUserinfo;
+      rogue.tokenExchange.reset();
       for (const list of [authorizationRequests, tokenRequests, revocationRequests, endSessionRequests, userinfoRequests, failures]) list.length = 0;
     },
     async stop() {
