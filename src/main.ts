@@ -1,6 +1,9 @@
+import cluster from 'node:cluster';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
 import { checkConfig } from './cli/check-config.js';
+import { runPrimary } from './cluster/primary.js';
+import { leaveCluster } from './cluster/worker.js';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { createGateway } from './gateway.js';
 import { ReadinessService } from './health/readiness.service.js';
@@ -74,6 +77,7 @@ async function serve(config: Config): Promise<void> {
       .then(
         () => {
           process.exitCode = 0;
+          if (cluster.isWorker) leaveCluster();
         },
         (error: unknown) => {
           logger.error({ event: 'shutdown_failed', err: error }, 'shutdown failed');
@@ -88,12 +92,16 @@ async function serve(config: Config): Promise<void> {
       });
   };
   process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  // Ctrl-C reaches a cluster's whole process group: a worker leaves SIGINT to the primary, which relays one SIGTERM
+  process.on('SIGINT', cluster.isWorker ? () => undefined : onSignal);
 }
 
 async function main(args: readonly string[]): Promise<void> {
   if (args.length === 0) {
-    await serve(configOrExit());
+    const config = configOrExit();
+    // WORKERS > 1: this process forks the workers, and each of them (cluster.isWorker) serves
+    if (config.server.workers > 1 && cluster.isPrimary) await runPrimary(config);
+    else await serve(config);
     return;
   }
   if (args.length === 1 && args[0] === '--check-config') {
