@@ -3,7 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
 import { checkConfig } from './cli/check-config.js';
 import { runPrimary } from './cluster/primary.js';
-import { leaveCluster } from './cluster/worker.js';
+import { leaveCluster, onPrimaryHurry } from './cluster/worker.js';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { createGateway } from './gateway.js';
 import { ReadinessService } from './health/readiness.service.js';
@@ -65,11 +65,15 @@ async function serve(config: Config): Promise<void> {
     'bff-gateway started',
   );
   let shuttingDown = false;
+  const hurry = (signal: NodeJS.Signals): void => {
+    // a second signal (Ctrl-C twice): stop waiting for in-flight requests
+    logger.warn({ event: 'shutdown_hurried', signal }, 'second signal: closing all connections now');
+    app.getHttpAdapter().getInstance().server.closeAllConnections();
+  };
   const onSignal = (signal: NodeJS.Signals): void => {
     if (shuttingDown) {
-      // a second signal (Ctrl-C twice): stop waiting for in-flight requests
-      logger.warn({ event: 'shutdown_hurried', signal }, 'second signal: closing all connections now');
-      app.getHttpAdapter().getInstance().server.closeAllConnections();
+      // a worker hears a signal sent to the process group and the primary's relay of it: only the primary hurries it
+      if (!cluster.isWorker) hurry(signal);
       return;
     }
     shuttingDown = true;
@@ -92,8 +96,8 @@ async function serve(config: Config): Promise<void> {
       });
   };
   process.on('SIGTERM', onSignal);
-  // Ctrl-C reaches a cluster's whole process group: a worker leaves SIGINT to the primary, which relays one SIGTERM
-  process.on('SIGINT', cluster.isWorker ? () => undefined : onSignal);
+  process.on('SIGINT', onSignal);
+  if (cluster.isWorker) onPrimaryHurry(hurry);
 }
 
 async function main(args: readonly string[]): Promise<void> {

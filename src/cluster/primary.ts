@@ -26,7 +26,7 @@ export async function runPrimary(config: Config): Promise<void> {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
       logger.warn({ event: 'cluster_shutdown_hurried', signal }, 'second signal: workers close all connections now');
-      supervisor.hurry();
+      supervisor.hurry(signal);
       return;
     }
     stopping = true;

@@ -5,7 +5,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import type { OpsSources } from '../metrics/metrics-server.js';
-import { isAnswer, type Ask, type Question } from './messages.js';
+import { isAnswer, type Ask, type Hurry, type Question } from './messages.js';
 import { RestartBackoff } from './restart-backoff.js';
 
 /** A worker's readiness checks take up to 2 s each (ReadinessService); one that has not answered by then is not ready. */
@@ -97,7 +97,8 @@ export class WorkerSupervisor implements OpsSources {
       slot.restart = undefined;
     }
     const live = this.live();
-    // not worker.kill(): it disconnects first, and a disconnecting worker closes its listener without the drain
+    // not worker.kill(): it disconnects first, and a disconnecting worker closes its listener without the drain.
+    // A signal, not a message: a worker still booting has no handler yet, and SIGTERM ends it
     for (const worker of live) worker.process.kill('SIGTERM');
     const killer = setTimeout(() => {
       const left = this.live();
@@ -110,9 +111,10 @@ export class WorkerSupervisor implements OpsSources {
     return this.clean;
   }
 
-  /** A second signal: each worker's own second signal closes every connection at once. */
-  hurry(): void {
-    for (const worker of this.live()) worker.process.kill('SIGTERM');
+  /** A second signal: the draining workers close every connection now. */
+  hurry(signal: NodeJS.Signals): void {
+    const hurry: Hurry = { bffCluster: 'hurry', signal };
+    for (const worker of this.live()) if (worker.isConnected()) worker.send(hurry);
   }
 
   private live(): Worker[] {

@@ -1,4 +1,4 @@
-import { isAsk, type Answer, type Question } from './messages.js';
+import { isAsk, isHurry, type Answer, type Question } from './messages.js';
 
 /** What a worker tells the primary when asked. */
 export type WorkerSources = { readonly [Q in Question]: () => Promise<unknown> };
@@ -23,6 +23,16 @@ export function answerPrimary(sources: WorkerSources): () => void {
 function reply(answer: Answer): void {
   // the primary may be gone (it was killed): the worker is about to exit with it
   if (process.connected && process.send !== undefined) process.send(answer);
+}
+
+/**
+ * The primary's second signal. A worker's own signals only start its drain: a signal sent to the
+ * whole process group reaches it twice (directly and relayed by the primary), which is not a hurry.
+ */
+export function onPrimaryHurry(hurry: (signal: NodeJS.Signals) => void): void {
+  process.on('message', (message: unknown) => {
+    if (isHurry(message)) hurry(message.signal);
+  });
 }
 
 /**

@@ -11,6 +11,10 @@ import { eventually, waitUntilReady } from '../support/wait.js';
 
 type LogLine = Readonly<Record<string, unknown>>;
 
+function isLogLine(value: unknown): value is LogLine {
+  return typeof value === 'object' && value !== null;
+}
+
 /** Every JSON line the primary and its workers wrote (they share stdout; `pid` tells them apart). */
 function logLines(gateway: GatewayProcess): LogLine[] {
   return gateway.child
@@ -20,7 +24,7 @@ function logLines(gateway: GatewayProcess): LogLine[] {
       if (!line.startsWith('{')) return [];
       try {
         const parsed: unknown = JSON.parse(line);
-        return typeof parsed === 'object' && parsed !== null ? [parsed as LogLine] : [];
+        return isLogLine(parsed) ? [parsed] : [];
       } catch {
         return [];
       }
@@ -40,21 +44,16 @@ describe('WORKERS=2 (node:cluster workers behind one primary)', () => {
   let op: RunningOp;
   let upstream: RunningUpstream;
   let streaming: StreamingUpstream;
-  let gateway: GatewayProcess;
+  let port: string;
   let metricsUrl: string;
+  let gateway: GatewayProcess;
 
-  beforeAll(async () => {
-    redis = await startRedis();
-    const port = String(await freePort());
-    const metricsPort = String(await freePort());
-    metricsUrl = `http://127.0.0.1:${metricsPort}`;
-    op = await startOp({ gatewayUrl: `http://127.0.0.1:${port}` });
-    upstream = await startUpstream(op);
-    streaming = await startStreamingUpstream();
-    gateway = await startGatewayProcess(
+  /** The cluster on `port` (the provider's registration names it), once both workers are ready. */
+  async function startCluster(): Promise<GatewayProcess> {
+    const started = await startGatewayProcess(
       redisReplicaEnvironment(port, op, upstream.url, redis.url, {
         WORKERS: '2',
-        METRICS_PORT: metricsPort,
+        METRICS_PORT: new URL(metricsUrl).port,
         SHUTDOWN_GRACE_S: '30',
         PROXY_ROUTES: JSON.stringify([
           { prefix: '/api/stream', target: streaming.url },
@@ -62,8 +61,19 @@ describe('WORKERS=2 (node:cluster workers behind one primary)', () => {
         ]),
       }),
     );
-    await waitUntilReady(gateway.url);
+    await waitUntilReady(started.url);
     await eventually(async () => ((await readyWorkerPids()).length === 2 ? true : undefined), 30_000, 'two ready workers on METRICS_PORT');
+    return started;
+  }
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    port = String(await freePort());
+    metricsUrl = `http://127.0.0.1:${await freePort()}`;
+    op = await startOp({ gatewayUrl: `http://127.0.0.1:${port}` });
+    upstream = await startUpstream(op);
+    streaming = await startStreamingUpstream();
+    gateway = await startCluster();
   }, 60_000);
   afterAll(async () => {
     await gateway.stop();
@@ -178,7 +188,12 @@ describe('WORKERS=2 (node:cluster workers behind one primary)', () => {
     await eventually(async () => ((await fetch(`${metricsUrl}/readyz`)).status === 200 ? true : undefined), 20_000, '/readyz 200 again');
   });
 
-  it('drains every worker on SIGTERM: a streaming response finishes, then the primary exits 0', async () => {
+  /**
+   * SIGTERM to the primary alone (as Docker and Kubernetes send it) or to the whole process group (as a
+   * terminal's Ctrl-C, or an init that signals the group): either way each worker drains once, a
+   * streaming response finishes, and the primary exits 0.
+   */
+  async function drainsOnSigterm(target: 'primary' | 'group'): Promise<void> {
     const browser = new BrowserClient();
     await browser.signIn(gateway.url);
     const response = await browser.request(`${gateway.url}/api/stream`, { headers: { 'x-csrf': '1' } });
@@ -187,9 +202,11 @@ describe('WORKERS=2 (node:cluster workers behind one primary)', () => {
     expect(stream.first).toBe('first\n');
     const workers = await readyWorkerPids();
     const primary = gateway.child.process;
+    const primaryPid = primary.pid;
+    if (primaryPid === undefined) throw new Error('no primary pid');
     const exited = once(primary, 'exit').then(([code]: unknown[]) => code);
 
-    primary.kill('SIGTERM');
+    process.kill(target === 'group' ? -primaryPid : primaryPid, 'SIGTERM');
     await eventually(
       () => Promise.resolve(new Set(eventLines(gateway, 'shutdown_started').map((line) => line['pid'])).size === 2 ? true : undefined),
       10_000,
@@ -204,8 +221,18 @@ describe('WORKERS=2 (node:cluster workers behind one primary)', () => {
     expect(await exited).toBe(0);
     expect(eventLines(gateway, 'shutdown_complete').map((line) => line['pid']).sort()).toEqual([...workers].sort());
     expect(eventLines(gateway, 'worker_stopped').map((line) => [line['workerPid'], line['code']]).sort()).toEqual([...workers].sort().map((pid) => [pid, 0]));
-    expect(eventLines(gateway, 'cluster_shutdown_complete')).toEqual([expect.objectContaining({ pid: primary.pid, clean: true })]);
-    for (const event of ['shutdown_forced_exit', 'shutdown_grace_expired', 'cluster_workers_killed']) expect(eventLines(gateway, event)).toEqual([]);
+    expect(eventLines(gateway, 'cluster_shutdown_complete')).toEqual([expect.objectContaining({ pid: primaryPid, clean: true })]);
+    for (const event of ['shutdown_hurried', 'shutdown_forced_exit', 'shutdown_grace_expired', 'cluster_workers_killed']) expect(eventLines(gateway, event)).toEqual([]);
+  }
+
+  it('drains every worker on SIGTERM to the primary: a streaming response finishes, then the primary exits 0', async () => {
+    await drainsOnSigterm('primary');
+  });
+
+  it('drains each worker once when SIGTERM reaches the whole process group', async () => {
+    await gateway.stop(); // already exited when the test before it ran
+    gateway = await startCluster();
+    await drainsOnSigterm('group');
   });
 });
 
