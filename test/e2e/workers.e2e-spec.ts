@@ -181,7 +181,8 @@ describe('WORKERS=2 (node:cluster workers behind one primary)', () => {
         const response = await fetch(`${metricsUrl}/readyz`);
         return response.status === 503 ? ((await response.json()) as { missing: string[] }) : undefined;
       }, 20_000, '/readyz 503 on METRICS_PORT');
-      expect(notReady.missing).toEqual(['session_store']);
+      // a worker slower than the primary's deadline under load adds worker_unresponsive; the store is named either way
+      expect(notReady.missing).toContain('session_store');
     } finally {
       redis.thaw();
     }
