@@ -4,6 +4,8 @@
  *   direct     the tiny upstream alone (bench/tiny-upstream.ts)
  *   bareProxy  Fastify + http-proxy adding a fixed Bearer header (bench/bare-proxy.ts): the floor
  *   gateway    `node dist/main.js` /api/* with a signed-in session (cookie + X-CSRF: 1)
+ *   gatewayWorkers  with --workers N only: the same gateway with WORKERS=N (node:cluster), measured
+ *              right after `gateway`; both then run on a Redis store, which more than one worker needs
  *
  * Every server is a fresh process in every repetition and the three are measured one after the other
  * within it, because a restarted Node process can run ±15% faster or slower for its whole life: the
@@ -12,11 +14,13 @@
  *
  *   node --import tsx bench/run.ts [--smoke] [--reps N] [--duration S] [--warmup S] [--connections C]
  *                                  [--log-level L] [--out FILE] [--main FILE] [--gateway-node-arg=ARG ...]
- *                                  [--profile gateway|bareProxy]
+ *                                  [--profile gateway|bareProxy] [--workers N]
  *
  * --smoke: 1 repetition of 2 s, no target check; exits non-zero only when something broke.
  * --main FILE: the gateway build to run instead of dist/main.js (to compare a change).
  * --gateway-node-arg=ARG: a node option for the gateway process only (repeatable).
+ * --workers N (N ≥ 2): also measure WORKERS=N against WORKERS=1, both on a private redis-server: a figure
+ *   (the load generator shares the machine's cores), not a target.
  * --profile gateway|bareProxy: one run of that proxy under `node --cpu-prof` instead; the .cpuprofile
  *   lands in bench/results/profile/ and bench/profile-summary.ts summarises it.
  */
@@ -29,8 +33,10 @@ import { BrowserClient } from '../test/support/browser.js';
 import { startOp, type RunningOp } from '../test/support/op.js';
 import { freePort } from '../test/support/ports.js';
 import { cookieHeader } from '../test/support/raw-http.js';
+import { startRedis, type RunningRedis } from '../test/support/redis.js';
 import { testEnvironment } from '../test/support/test-env.js';
-import { cpuTicks, killGroups, startServer, type BenchServer } from './servers.js';
+import { eventually } from '../test/support/wait.js';
+import { groupCpuTicks, killGroups, startServer, type BenchServer } from './servers.js';
 import { runWrk, wrkVersion, type WrkResult } from './wrk.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -43,8 +49,10 @@ const TARGET_RPS_RATIO = 0.75;
 /** ...and its p99 stays within this many ms of the bare proxy's. */
 const TARGET_P99_DELTA_MS = 1.5;
 
-type ServerName = 'direct' | 'bareProxy' | 'gateway';
+type ServerName = 'direct' | 'bareProxy' | 'gateway' | 'gatewayWorkers';
 const SERVERS: readonly ServerName[] = ['direct', 'bareProxy', 'gateway'];
+/** One repetition: gatewayWorkers only with --workers. */
+type Repetition = Record<Exclude<ServerName, 'gatewayWorkers'>, Measurement> & { readonly gatewayWorkers?: Measurement };
 
 interface Measurement extends WrkResult {
   /** CPU time of the measured server (the upstream for `direct`) per request. */
@@ -67,6 +75,8 @@ interface Settings {
   readonly gatewayNodeArgs: readonly string[];
   /** Which proxy to run under --cpu-prof instead of benchmarking. */
   readonly profile: 'gateway' | 'bareProxy' | undefined;
+  /** --workers N: also measure WORKERS=N (both gateways on Redis then). */
+  readonly workers: number | undefined;
 }
 
 function settings(): Settings {
@@ -82,6 +92,7 @@ function settings(): Settings {
       profile: { type: 'string' },
       main: { type: 'string', default: MAIN },
       'gateway-node-arg': { type: 'string', multiple: true, default: [] },
+      workers: { type: 'string' },
     },
   });
   // whole numbers only: wrk takes whole seconds, and half a repetition means nothing
@@ -103,7 +114,15 @@ function settings(): Settings {
     profile: profileTarget(values.profile),
     main: values.main,
     gatewayNodeArgs: values['gateway-node-arg'],
+    workers: workerCount(values.workers),
   };
+}
+
+function workerCount(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 2) throw new Error(`--workers takes a whole number of at least 2 (got "${raw}")`);
+  return value;
 }
 
 function profileTarget(raw: string | undefined): Settings['profile'] {
@@ -132,9 +151,10 @@ const round = (value: number, digits: number): number => Number(value.toFixed(di
 async function measure(config: Settings, target: BenchServer, upstream: BenchServer, headers: readonly string[]): Promise<Measurement> {
   const wrk = { url: `${target.url}${PATH}`, headers, threads: THREADS, connections: config.connections };
   await runWrk({ ...wrk, durationS: config.warmupS });
-  const before = { target: cpuTicks(target.pid), upstream: cpuTicks(upstream.pid) };
+  // the whole process group: a WORKERS > 1 gateway is a primary and its workers
+  const before = { target: groupCpuTicks(target.pid), upstream: groupCpuTicks(upstream.pid) };
   const result = await runWrk({ ...wrk, durationS: config.durationS });
-  const after = { target: cpuTicks(target.pid), upstream: cpuTicks(upstream.pid) };
+  const after = { target: groupCpuTicks(target.pid), upstream: groupCpuTicks(upstream.pid) };
   for (const server of [target, upstream]) if (server.crashed()) throw new Error(`${server.name} crashed under load:\n${server.logTail()}`);
   if (result.non2xx > 0 || result.socketErrors > 0) {
     throw new Error(`${target.name}: ${result.non2xx} non-2xx responses and ${result.socketErrors} socket errors out of ${result.requests}:\n${target.logTail()}`);
@@ -176,8 +196,15 @@ async function startBareProxy(upstream: BenchServer, nodeArgs: readonly string[]
   });
 }
 
-async function startGatewayServer(config: Settings, op: RunningOp, port: number, upstream: BenchServer, nodeArgs: readonly string[] = []): Promise<BenchServer> {
+/** WORKERS and the Redis store they need (--workers). */
+interface ClusterSetting {
+  readonly workers: number;
+  readonly redisUrl: string;
+}
+
+async function startGatewayServer(config: Settings, op: RunningOp, port: number, upstream: BenchServer, nodeArgs: readonly string[] = [], cluster?: ClusterSetting): Promise<BenchServer> {
   const url = `http://127.0.0.1:${port}`;
+  const metricsPort = cluster === undefined ? undefined : await freePort();
   const env = testEnvironment({
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -189,9 +216,23 @@ async function startGatewayServer(config: Settings, op: RunningOp, port: number,
     SESSION_STORE: 'memory',
     LOG_LEVEL: config.logLevel,
     OIDC_DISCOVERY_TIMEOUT_S: '10',
+    ...(cluster === undefined ? {} : { SESSION_STORE: 'redis', REDIS_URL: cluster.redisUrl, WORKERS: String(cluster.workers), METRICS_PORT: String(metricsPort) }),
   });
   const defined = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
-  return startServer({ name: 'gateway', args: [...config.gatewayNodeArgs, ...nodeArgs, config.main], env: defined, port, readyPath: '/readyz', logPath: `${RESULTS}/gateway.log` });
+  const name = cluster === undefined || cluster.workers === 1 ? 'gateway' : `gateway WORKERS=${cluster.workers}`;
+  const server = await startServer({ name, args: [...config.gatewayNodeArgs, ...nodeArgs, config.main], env: defined, port, readyPath: '/readyz', logPath: `${RESULTS}/gateway.log` });
+  // /readyz on PORT is one worker's; the primary's on METRICS_PORT says when all of them are
+  if (cluster !== undefined && cluster.workers > 1) {
+    await eventually(
+      async () => {
+        const body = (await (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).json()) as { workers?: { status: string }[] };
+        return body.workers?.filter((worker) => worker.status === 'ready').length === cluster.workers ? true : undefined;
+      },
+      30_000,
+      `${name}: every worker ready`,
+    );
+  }
+  return server;
 }
 
 /** Signs in through the real provider; returns the headers a signed-in SPA's fetch() sends. */
@@ -206,7 +247,18 @@ async function signedInHeaders(gateway: BenchServer): Promise<string[]> {
 
 const DIRECT_HEADERS = ['Authorization: Bearer bench-fixed-access-token'];
 
-async function repetition(config: Settings, op: RunningOp, gatewayPort: number): Promise<Record<ServerName, Measurement>> {
+async function measureGateway(config: Settings, op: RunningOp, gatewayPort: number, upstream: BenchServer, running: BenchServer[], cluster?: ClusterSetting): Promise<Measurement> {
+  const gateway = await startGatewayServer(config, op, gatewayPort, upstream, [], cluster);
+  running.push(gateway);
+  const headers = await signedInHeaders(gateway);
+  await expectOk(`${gateway.url}${PATH}`, headers);
+  const result = await measure(config, gateway, upstream, headers);
+  // the next gateway of the repetition takes the same port (the provider's registration names it)
+  await gateway.stop();
+  return result;
+}
+
+async function repetition(config: Settings, op: RunningOp, gatewayPort: number, redis: RunningRedis | undefined): Promise<Repetition> {
   const running: BenchServer[] = [];
   try {
     const upstream = await startUpstream();
@@ -219,12 +271,10 @@ async function repetition(config: Settings, op: RunningOp, gatewayPort: number):
     await expectOk(`${bare.url}${PATH}`, []);
     const bareProxy = await measure(config, bare, upstream, []);
 
-    const gateway = await startGatewayServer(config, op, gatewayPort, upstream);
-    running.push(gateway);
-    const headers = await signedInHeaders(gateway);
-    await expectOk(`${gateway.url}${PATH}`, headers);
-    const gatewayResult = await measure(config, gateway, upstream, headers);
-    return { direct, bareProxy, gateway: gatewayResult };
+    if (config.workers === undefined || redis === undefined) return { direct, bareProxy, gateway: await measureGateway(config, op, gatewayPort, upstream, running) };
+    const gateway = await measureGateway(config, op, gatewayPort, upstream, running, { workers: 1, redisUrl: redis.url });
+    const gatewayWorkers = await measureGateway(config, op, gatewayPort, upstream, running, { workers: config.workers, redisUrl: redis.url });
+    return { direct, bareProxy, gateway, gatewayWorkers };
   } finally {
     for (const server of running.reverse()) await server.stop();
   }
@@ -259,23 +309,40 @@ async function profile(config: Settings, target: 'gateway' | 'bareProxy', op: Ru
   return largest.path;
 }
 
-function summarise(reps: readonly Record<ServerName, Measurement>[]) {
-  const server = (name: ServerName) => ({
-    requestsPerSecond: round(median(reps.map((r) => r[name].requestsPerSecond)), 0),
-    p50Ms: round(median(reps.map((r) => r[name].p50Ms)), 3),
-    p99Ms: round(median(reps.map((r) => r[name].p99Ms)), 3),
-    cpuUsPerRequest: round(median(reps.map((r) => r[name].cpuUsPerRequest)), 1),
-    upstreamCpuUsPerRequest: round(median(reps.map((r) => r[name].upstreamCpuUsPerRequest)), 1),
-    bytesPerResponse: median(reps.map((r) => r[name].bytesPerResponse)),
-  });
-  const versus = (a: ServerName, b: ServerName) => ({
-    rpsRatio: round(median(reps.map((r) => r[a].requestsPerSecond / r[b].requestsPerSecond)), 3),
-    p50DeltaMs: round(median(reps.map((r) => r[a].p50Ms - r[b].p50Ms)), 3),
-    p99DeltaMs: round(median(reps.map((r) => r[a].p99Ms - r[b].p99Ms)), 3),
-    cpuUsPerRequestRatio: round(median(reps.map((r) => r[a].cpuUsPerRequest / r[b].cpuUsPerRequest)), 3),
-    cpuUsPerRequestDelta: round(median(reps.map((r) => r[a].cpuUsPerRequest - r[b].cpuUsPerRequest)), 1),
-  });
-  return { direct: server('direct'), bareProxy: server('bareProxy'), gateway: server('gateway'), gatewayVsBareProxy: versus('gateway', 'bareProxy'), bareProxyVsDirect: versus('bareProxy', 'direct') };
+function measured(rep: Repetition, name: ServerName): Measurement {
+  const m = rep[name];
+  if (m === undefined) throw new Error(`${name} was not measured`);
+  return m;
+}
+
+/** Medians of one server's measurements over the repetitions. */
+function serverSummary(reps: readonly Repetition[], name: ServerName) {
+  const of = reps.map((r) => measured(r, name));
+  return {
+    requestsPerSecond: round(median(of.map((m) => m.requestsPerSecond)), 0),
+    p50Ms: round(median(of.map((m) => m.p50Ms)), 3),
+    p99Ms: round(median(of.map((m) => m.p99Ms)), 3),
+    cpuUsPerRequest: round(median(of.map((m) => m.cpuUsPerRequest)), 1),
+    upstreamCpuUsPerRequest: round(median(of.map((m) => m.upstreamCpuUsPerRequest)), 1),
+    bytesPerResponse: median(of.map((m) => m.bytesPerResponse)),
+  };
+}
+
+function summarise(reps: readonly Repetition[]) {
+  const server = (name: ServerName) => serverSummary(reps, name);
+  const versus = (a: ServerName, b: ServerName) => {
+    const pairs = reps.map((r) => [measured(r, a), measured(r, b)] as const);
+    return {
+      rpsRatio: round(median(pairs.map(([x, y]) => x.requestsPerSecond / y.requestsPerSecond)), 3),
+      p50DeltaMs: round(median(pairs.map(([x, y]) => x.p50Ms - y.p50Ms)), 3),
+      p99DeltaMs: round(median(pairs.map(([x, y]) => x.p99Ms - y.p99Ms)), 3),
+      cpuUsPerRequestRatio: round(median(pairs.map(([x, y]) => x.cpuUsPerRequest / y.cpuUsPerRequest)), 3),
+      cpuUsPerRequestDelta: round(median(pairs.map(([x, y]) => x.cpuUsPerRequest - y.cpuUsPerRequest)), 1),
+    };
+  };
+  const base = { direct: server('direct'), bareProxy: server('bareProxy'), gateway: server('gateway'), gatewayVsBareProxy: versus('gateway', 'bareProxy'), bareProxyVsDirect: versus('bareProxy', 'direct') };
+  if (reps.every((r) => r.gatewayWorkers === undefined)) return base;
+  return { ...base, gatewayWorkers: server('gatewayWorkers'), gatewayWorkersVsGateway: versus('gatewayWorkers', 'gateway') };
 }
 
 function row(cells: readonly (string | number)[]): string {
@@ -293,9 +360,10 @@ async function main(): Promise<void> {
   const gatewayPort = await freePort();
   // the provider's client registration names the gateway's URL, so the gateway keeps one port throughout
   const op = await startOp({ gatewayUrl: `http://127.0.0.1:${gatewayPort}`, accessTokenTtlS: 86_400 });
+  const redis = config.workers === undefined ? undefined : await startRedis();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
-      killGroups([op.child.process.pid]);
+      killGroups([op.child.process.pid, redis?.child.process.pid]);
       process.exit(130);
     });
   }
@@ -306,17 +374,19 @@ async function main(): Promise<void> {
       return;
     }
     const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: round(totalmem() / 2 ** 30, 1), kernel: release(), loadAverageAtStart: loadavg().map((l) => round(l, 2)), wrk: await wrkVersion() };
-    process.stdout.write(`bench: ${config.reps} × ${config.durationS} s (+${config.warmupS} s warm-up) per server, wrk -t${THREADS} -c${config.connections}, gateway LOG_LEVEL=${config.logLevel}, ${machine.cpus} CPUs, load ${machine.loadAverageAtStart.join(' ')}\n`);
+    const store = config.workers === undefined ? 'memory store' : `Redis store, WORKERS=1 and WORKERS=${config.workers}`;
+    process.stdout.write(`bench: ${config.reps} × ${config.durationS} s (+${config.warmupS} s warm-up) per server, wrk -t${THREADS} -c${config.connections}, gateway LOG_LEVEL=${config.logLevel}, ${store}, ${machine.cpus} CPUs, load ${machine.loadAverageAtStart.join(' ')}\n`);
+    const names: readonly ServerName[] = config.workers === undefined ? SERVERS : [...SERVERS, 'gatewayWorkers'];
     process.stdout.write(`${row(['', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'upstr µs/req'])}\n`);
-    const reps: Record<ServerName, Measurement>[] = [];
+    const reps: Repetition[] = [];
     for (let rep = 1; rep <= config.reps; rep++) {
-      const result = await repetition(config, op, gatewayPort);
+      const result = await repetition(config, op, gatewayPort, redis);
       reps.push(result);
-      for (const name of SERVERS) process.stdout.write(`${printMeasurement(`#${rep} ${name}`, result[name])}\n`);
+      for (const name of names) process.stdout.write(`${printMeasurement(`#${rep} ${name}`, measured(result, name))}\n`);
     }
     const summary = summarise(reps);
-    for (const name of SERVERS) {
-      const s = summary[name];
+    for (const name of names) {
+      const s = serverSummary(reps, name);
       process.stdout.write(`${row([`median ${name}`, s.requestsPerSecond, s.p50Ms.toFixed(3), s.p99Ms.toFixed(3), s.cpuUsPerRequest.toFixed(1), s.upstreamCpuUsPerRequest.toFixed(1)])}\n`);
     }
     const ratio = summary.gatewayVsBareProxy;
@@ -325,6 +395,10 @@ async function main(): Promise<void> {
       `gateway vs bare proxy (medians of per-repetition ratios): req/s ×${ratio.rpsRatio}, p50 ${signed(ratio.p50DeltaMs)} ms, p99 ${signed(ratio.p99DeltaMs)} ms, CPU/req ×${ratio.cpuUsPerRequestRatio} (${signed(ratio.cpuUsPerRequestDelta)} µs)\n`,
     );
     if (!config.smoke) process.stdout.write(`target (≥ ${TARGET_RPS_RATIO * 100}% req/s, p99 within ${TARGET_P99_DELTA_MS} ms): ${met ? 'met' : 'MISSED'}\n`);
+    if ('gatewayWorkersVsGateway' in summary) {
+      const w = summary.gatewayWorkersVsGateway;
+      process.stdout.write(`WORKERS=${config.workers} vs WORKERS=1 (a figure, not a target): req/s ×${w.rpsRatio}, p50 ${signed(w.p50DeltaMs)} ms, p99 ${signed(w.p99DeltaMs)} ms, CPU/req ×${w.cpuUsPerRequestRatio}\n`);
+    }
     const report = {
       machine,
       node: process.version,
@@ -336,6 +410,8 @@ async function main(): Promise<void> {
       gatewayLogLevel: config.logLevel,
       gatewayMain: config.main,
       gatewayNodeArgs: config.gatewayNodeArgs,
+      gatewayStore: config.workers === undefined ? 'memory' : 'redis',
+      workers: config.workers ?? 1,
       smoke: config.smoke,
       ...summary,
       target: { rpsRatio: TARGET_RPS_RATIO, p99DeltaMs: TARGET_P99_DELTA_MS, met },
@@ -346,6 +422,7 @@ async function main(): Promise<void> {
     process.stdout.write(`wrote ${config.out}\n`);
   } finally {
     await op.stop();
+    await redis?.close();
   }
 }
 

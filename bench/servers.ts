@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 
 export interface BenchServer {
   readonly name: string;
@@ -91,11 +91,24 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** utime + stime of a process (all its threads), in clock ticks, from /proc/<pid>/stat. */
-export function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // the command name (field 2) may contain spaces and parentheses: count fields after its closing one
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields 14 (utime) and 15 (stime) of proc(5), counted from field 3 (state) here
-  return Number(fields[11]) + Number(fields[12]);
+/**
+ * utime + stime of every live process in the group `pgid` (all their threads), in clock ticks, from
+ * /proc/<pid>/stat. A server started here leads its own group: a cluster's workers are counted with it.
+ */
+export function groupCpuTicks(pgid: number): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // the command name (field 2) may contain spaces and parentheses: count fields after its closing one
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields 5 (pgrp), 14 (utime) and 15 (stime) of proc(5), counted from field 3 (state) here
+    if (Number(fields[2]) === pgid) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks;
 }

@@ -1,6 +1,9 @@
+import cluster from 'node:cluster';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
 import { checkConfig } from './cli/check-config.js';
+import { runPrimary } from './cluster/primary.js';
+import { leaveCluster, onPrimaryHurry } from './cluster/worker.js';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { createGateway } from './gateway.js';
 import { ReadinessService } from './health/readiness.service.js';
@@ -62,11 +65,15 @@ async function serve(config: Config): Promise<void> {
     'bff-gateway started',
   );
   let shuttingDown = false;
+  const hurry = (signal: NodeJS.Signals): void => {
+    // a second signal (Ctrl-C twice): stop waiting for in-flight requests
+    logger.warn({ event: 'shutdown_hurried', signal }, 'second signal: closing all connections now');
+    app.getHttpAdapter().getInstance().server.closeAllConnections();
+  };
   const onSignal = (signal: NodeJS.Signals): void => {
     if (shuttingDown) {
-      // a second signal (Ctrl-C twice): stop waiting for in-flight requests
-      logger.warn({ event: 'shutdown_hurried', signal }, 'second signal: closing all connections now');
-      app.getHttpAdapter().getInstance().server.closeAllConnections();
+      // a worker hears a signal sent to the process group and the primary's relay of it: only the primary hurries it
+      if (!cluster.isWorker) hurry(signal);
       return;
     }
     shuttingDown = true;
@@ -74,6 +81,7 @@ async function serve(config: Config): Promise<void> {
       .then(
         () => {
           process.exitCode = 0;
+          if (cluster.isWorker) leaveCluster();
         },
         (error: unknown) => {
           logger.error({ event: 'shutdown_failed', err: error }, 'shutdown failed');
@@ -89,11 +97,15 @@ async function serve(config: Config): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  if (cluster.isWorker) onPrimaryHurry(hurry);
 }
 
 async function main(args: readonly string[]): Promise<void> {
   if (args.length === 0) {
-    await serve(configOrExit());
+    const config = configOrExit();
+    // WORKERS > 1: this process forks the workers, and each of them (cluster.isWorker) serves
+    if (config.server.workers > 1 && cluster.isPrimary) await runPrimary(config);
+    else await serve(config);
     return;
   }
   if (args.length === 1 && args[0] === '--check-config') {

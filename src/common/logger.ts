@@ -55,7 +55,8 @@ export function createLogger(config: Config, destination?: DestinationStream): L
   const options = {
     level: config.log.level,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
-    base: { service: 'bff-gateway' },
+    // pid: with WORKERS > 1 it tells which worker (or the primary) wrote the line
+    base: { service: 'bff-gateway', pid: process.pid },
     serializers: { err: stdSerializers.err },
   };
   if (destination !== undefined) return pino(options, destination);

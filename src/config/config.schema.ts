@@ -47,6 +47,15 @@ export const variables = {
   },
   PORT: { schema: port, default: '3000', description: 'Port the gateway listens on.' },
   HOST: { schema: z.string().min(1), default: '0.0.0.0', description: 'Interface the gateway binds to.' },
+  WORKERS: {
+    schema: z
+      .string()
+      .regex(/^(auto|[1-9]\d{0,2})$/, 'must be auto or a whole number from 1 to 999')
+      .transform((v) => (v === 'auto' ? 'auto' : Number(v))),
+    default: '1',
+    description:
+      'Processes serving `PORT` (`node:cluster` workers behind one primary); `auto`: the CPUs the container may use (its cgroup `cpu.max` quota, rounded down). More than one needs `SESSION_STORE=redis` and `METRICS_PORT`, where the primary serves `/metrics` summed over the workers and `/readyz` for all of them.',
+  },
   PUBLIC_URL: {
     schema: httpUrl,
     description:

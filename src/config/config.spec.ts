@@ -39,7 +39,7 @@ function problemsOf(env: Environment): readonly string[] {
 describe('loadConfig', () => {
   it('applies the documented defaults to a minimal environment', () => {
     const config = loadConfig(valid);
-    expect(config.server).toEqual({ port: 3000, host: '0.0.0.0', publicUrl: 'http://localhost:3000', publicOrigin: 'http://localhost:3000' });
+    expect(config.server).toEqual({ port: 3000, host: '0.0.0.0', publicUrl: 'http://localhost:3000', publicOrigin: 'http://localhost:3000', workers: 1 });
     expect(config.oidc.redirectUri).toBe('http://localhost:3000/auth/callback');
     expect(config.oidc.tokenEndpointAuthMethod).toBe('client_secret_basic');
     expect(config.oidc.scopes).toEqual(['profile', 'email', 'offline_access']);
@@ -61,6 +61,29 @@ describe('loadConfig', () => {
       'OIDC_FRONTCHANNEL_LOGOUT: must be true or false',
       'SESSION_WEBSOCKET_CHECK_S: must be at most 30 seconds',
     ]);
+  });
+
+  it('reads WORKERS as a number, or as the container\'s CPUs for auto', () => {
+    const shared = { ...valid, SESSION_STORE: 'redis', REDIS_URL: 'redis://redis:6379', METRICS_PORT: '9464' };
+    expect(loadConfig({ ...shared, WORKERS: '3' }).server.workers).toBe(3);
+    expect(loadConfig({ ...shared, WORKERS: 'auto' }, () => 4).server.workers).toBe(4);
+    expect(loadConfig({ ...valid, WORKERS: 'auto' }, () => 1).server.workers).toBe(1);
+  });
+
+  it('refuses WORKERS that is neither auto nor a whole number of at least 1', () => {
+    for (const bad of ['0', '-2', '1.5', 'all', '1000']) {
+      expect(problemsOf({ ...valid, WORKERS: bad })).toEqual(['WORKERS: must be auto or a whole number from 1 to 999']);
+    }
+  });
+
+  it('requires the Redis store and METRICS_PORT for more than one worker, one line each', () => {
+    expect(problemsOf({ ...valid, WORKERS: '2' })).toEqual([
+      'WORKERS: WORKERS=2 requires SESSION_STORE=redis, which the workers share',
+      'WORKERS: WORKERS=2 requires METRICS_PORT, where the primary serves /metrics, /healthz and /readyz for all workers',
+    ]);
+    expect(() => loadConfig({ ...valid, WORKERS: 'auto', SESSION_STORE: 'redis', REDIS_URL: 'redis://redis:6379' }, () => 2)).toThrow(
+      'WORKERS: WORKERS=auto (2 CPUs) requires METRICS_PORT, where the primary serves /metrics, /healthz and /readyz for all workers',
+    );
   });
 
   it('applies the connection limits\' documented defaults and reads overrides', () => {

@@ -2,6 +2,7 @@
 /* eslint @typescript-eslint/no-unnecessary-condition: "error" */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { availableCpus } from '../cluster/cpu-quota.js';
 import { isLoopbackHost } from '../common/loopback.js';
 import { readConfigFile } from './config-file.js';
 import { variables, type VariableName, type VariableSpec } from './config.schema.js';
@@ -180,8 +181,9 @@ export function loadServerAddress(env: Environment): { readonly port: number; re
 /**
  * Validates the environment once into one frozen, typed object.
  * Throws ConfigError listing every problem, one line per variable, never echoing a secret.
+ * `cpus` resolves `WORKERS=auto` (the container's CPUs; tests pass their own).
  */
-export function loadConfig(env: Environment): Config {
+export function loadConfig(env: Environment, cpus: () => number = availableCpus): Config {
   const problems: string[] = [];
   const warnings: string[] = [];
   // the file's values first; a variable set in the environment replaces the file's value whole
@@ -227,6 +229,13 @@ export function loadConfig(env: Environment): Config {
     // session counts and login failure codes are for operators, not for anyone who can reach the app
     warnings.push('METRICS_PORT is unset: /metrics is served on the public port; set METRICS_PORT (the image uses 9464) and keep that port internal');
   }
+  const workers = v.WORKERS === 'auto' ? cpus() : v.WORKERS;
+  if (workers > 1) {
+    const counted = v.WORKERS === 'auto' ? `WORKERS=auto (${workers} CPUs)` : `WORKERS=${workers}`;
+    // each worker has its own memory: a session created by one would be unknown to the others
+    if (v.SESSION_STORE !== 'redis') problems.push(`WORKERS: ${counted} requires SESSION_STORE=redis, which the workers share`);
+    if (v.METRICS_PORT === undefined) problems.push(`WORKERS: ${counted} requires METRICS_PORT, where the primary serves /metrics, /healthz and /readyz for all workers`);
+  }
   const extraAuthParams = parseExtraAuthParams(v.OIDC_EXTRA_AUTH_PARAMS, problems);
   const otlpHeaders = parseKeyValueList('OTEL_EXPORTER_OTLP_HEADERS', v.OTEL_EXPORTER_OTLP_HEADERS ?? '', problems);
   const resourceAttributes = parseKeyValueList('OTEL_RESOURCE_ATTRIBUTES', v.OTEL_RESOURCE_ATTRIBUTES, problems);
@@ -241,7 +250,7 @@ export function loadConfig(env: Environment): Config {
 
   if (problems.length > 0 || !isComplete(v)) throw new ConfigError(problems);
 
-  const config: Config = buildConfig(v, { publicUrl, publicOrigin: publicParsed.origin, secureCookie, routes, extraAuthParams, otlpHeaders, resourceAttributes, warnings });
+  const config: Config = buildConfig(v, { publicUrl, publicOrigin: publicParsed.origin, secureCookie, workers, routes, extraAuthParams, otlpHeaders, resourceAttributes, warnings });
   deepFreeze(config);
   return config;
 }
@@ -250,6 +259,8 @@ interface Derived {
   readonly publicUrl: string;
   readonly publicOrigin: string;
   readonly secureCookie: boolean;
+  /** WORKERS with `auto` resolved. */
+  readonly workers: number;
   readonly routes: ProxyRoute[];
   readonly extraAuthParams: Record<string, string>;
   readonly otlpHeaders: Record<string, string>;
@@ -274,7 +285,14 @@ function tracingConfig(v: Complete, d: Derived) {
 /** The nested Config from validated values; its return type is the Config type. */
 function buildConfig(v: Complete, d: Derived) {
   return {
-    server: { port: v.PORT, host: v.HOST, publicUrl: d.publicUrl, publicOrigin: d.publicOrigin },
+    server: {
+      port: v.PORT,
+      host: v.HOST,
+      publicUrl: d.publicUrl,
+      publicOrigin: d.publicOrigin,
+      /** Processes serving the port; 1: no cluster. */
+      workers: d.workers,
+    },
     log: { level: v.LOG_LEVEL, format: v.LOG_FORMAT },
     oidc: {
       issuer: v.OIDC_ISSUER,

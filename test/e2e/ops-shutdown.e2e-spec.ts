@@ -1,46 +1,12 @@
 import { once } from 'node:events';
-import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { BrowserClient } from '../support/browser.js';
 import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
 import { startOp, type RunningOp } from '../support/op.js';
 import { freePort } from '../support/ports.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
+import { followStream, startStreamingUpstream, type StreamEnd, type StreamingUpstream } from '../support/streaming-upstream.js';
 import { eventually, waitUntilReady } from '../support/wait.js';
-
-/** An upstream whose responses stream until the test releases them: the in-flight request of a shutdown. */
-interface StreamingUpstream {
-  readonly url: string;
-  /** Responses that have sent their first chunk and wait for release(). */
-  readonly open: ServerResponse[];
-  release(): void;
-  close(): Promise<void>;
-}
-
-async function startStreamingUpstream(): Promise<StreamingUpstream> {
-  const open: ServerResponse[] = [];
-  const server: Server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.write('first\n');
-    open.push(res);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no address');
-  return {
-    url: `http://127.0.0.1:${address.port}`,
-    open,
-    release() {
-      for (const res of open.splice(0)) res.end('last\n');
-    },
-    async close() {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
-    },
-  };
-}
 
 interface Running {
   readonly op: RunningOp;
@@ -74,23 +40,11 @@ async function startSignedIn(env: Record<string, string>): Promise<Running> {
 }
 
 /** Starts a proxied request whose response is streaming (first chunk received, not ended). */
-/** How a streaming response ended: completely (with the rest of its body) or cut. */
-type StreamEnd = { readonly ended: 'complete'; readonly rest: string } | { readonly ended: 'cut' };
-
-/** `end` settles either way, so a cut stream is never an unhandled rejection. */
 async function startStream(entry: Running): Promise<{ response: Response; end: Promise<StreamEnd> }> {
   const response = await entry.browser.request(`${entry.gateway.url}/api/stream`, { headers: { 'x-csrf': '1' } });
   expect(response.status).toBe(200);
-  const body = response.body;
-  if (body === null) throw new Error('no body');
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  const first = await reader.read();
-  expect(first.value).toBe('first\n');
-  const end = (async (): Promise<StreamEnd> => {
-    let rest = '';
-    for (let chunk = await reader.read(); chunk.done !== true; chunk = await reader.read()) rest += chunk.value;
-    return { ended: 'complete', rest };
-  })().catch((): StreamEnd => ({ ended: 'cut' }));
+  const { first, end } = await followStream(response);
+  expect(first).toBe('first\n');
   return { response, end };
 }
 
