@@ -14,11 +14,12 @@
  *
  *   node --import tsx bench/run.ts [--smoke] [--reps N] [--duration S] [--warmup S] [--connections C]
  *                                  [--log-level L] [--out FILE] [--main FILE] [--gateway-node-arg=ARG ...]
- *                                  [--profile gateway|bareProxy] [--workers N]
+ *                                  [--profile gateway|bareProxy] [--workers N] [--tracing]
  *
  * --smoke: 1 repetition of 2 s, no target check; exits non-zero only when something broke.
  * --main FILE: the gateway build to run instead of dist/main.js (to compare a change).
  * --gateway-node-arg=ARG: a node option for the gateway process only (repeatable).
+ * --tracing: tracing on in the gateway (every span exported to the tiny upstream, which discards it).
  * --workers N (N ≥ 2): also measure WORKERS=N against WORKERS=1, both on a private redis-server: a figure
  *   (the load generator shares the machine's cores), not a target.
  * --profile gateway|bareProxy: one run of that proxy under `node --cpu-prof` instead; the .cpuprofile
@@ -77,6 +78,8 @@ interface Settings {
   readonly profile: 'gateway' | 'bareProxy' | undefined;
   /** --workers N: also measure WORKERS=N (both gateways on Redis then). */
   readonly workers: number | undefined;
+  /** --tracing: the gateway exports every span (OTLP/HTTP JSON) to the tiny upstream, which discards them. */
+  readonly tracing: boolean;
 }
 
 function settings(): Settings {
@@ -93,6 +96,7 @@ function settings(): Settings {
       main: { type: 'string', default: MAIN },
       'gateway-node-arg': { type: 'string', multiple: true, default: [] },
       workers: { type: 'string' },
+      tracing: { type: 'boolean', default: false },
     },
   });
   // whole numbers only: wrk takes whole seconds, and half a repetition means nothing
@@ -115,6 +119,7 @@ function settings(): Settings {
     main: values.main,
     gatewayNodeArgs: values['gateway-node-arg'],
     workers: workerCount(values.workers),
+    tracing: values.tracing,
   };
 }
 
@@ -217,6 +222,7 @@ async function startGatewayServer(config: Settings, op: RunningOp, port: number,
     LOG_LEVEL: config.logLevel,
     OIDC_DISCOVERY_TIMEOUT_S: '10',
     ...(cluster === undefined ? {} : { SESSION_STORE: 'redis', REDIS_URL: cluster.redisUrl, WORKERS: String(cluster.workers), METRICS_PORT: String(metricsPort) }),
+    ...(config.tracing ? { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${upstream.url}/v1/traces` } : {}),
   });
   const defined = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
   const name = cluster === undefined || cluster.workers === 1 ? 'gateway' : `gateway WORKERS=${cluster.workers}`;

@@ -7,6 +7,8 @@ export abstract class GatewayError extends Error {
   readonly retryAfterS: number | undefined;
   /** A fault only an operator can fix (wrong configuration): logged at error, whatever the status. */
   readonly operatorFault: boolean;
+  /** The methods a 405's Allow header lists (RFC 9110 §15.5.6). */
+  readonly allow: readonly string[] | undefined;
 
   protected constructor(
     readonly status: number,
@@ -16,12 +18,13 @@ export abstract class GatewayError extends Error {
     readonly title: string,
     /** What went wrong for this request; shown to the client, so never internals or secrets. */
     readonly detail?: string,
-    options: { cause?: unknown; retryAfterS?: number; operatorFault?: boolean } = {},
+    options: { cause?: unknown; retryAfterS?: number; operatorFault?: boolean; allow?: readonly string[] } = {},
   ) {
     super(`${code}: ${detail ?? title}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.retryAfterS = options.retryAfterS;
     this.operatorFault = options.operatorFault ?? false;
+    this.allow = options.allow;
   }
 }
 

@@ -22,6 +22,8 @@ export interface Mapped {
   readonly title: string;
   readonly detail: string | undefined;
   readonly retryAfterS: number | undefined;
+  /** Allow header of a 405. */
+  readonly allow?: readonly string[] | undefined;
 }
 
 /**
@@ -65,7 +67,7 @@ function statusOf(error: unknown): number | undefined {
  */
 export function mapError(error: unknown): Mapped {
   if (error instanceof GatewayError) {
-    return { status: error.status, code: error.code, title: error.title, detail: error.detail, retryAfterS: error.retryAfterS };
+    return { status: error.status, code: error.code, title: error.title, detail: error.detail, retryAfterS: error.retryAfterS, allow: error.allow };
   }
   const status = error instanceof HttpException ? error.getStatus() : statusOf(error);
   return statusProblem(status !== undefined && status >= 400 && status < 500 ? status : 500);
@@ -129,6 +131,7 @@ function problemHeaders(mapped: Mapped, requestId: string, body: string): Record
     'x-content-type-options': 'nosniff',
     'cache-control': 'no-store',
     ...(mapped.retryAfterS === undefined ? {} : { 'retry-after': String(mapped.retryAfterS) }),
+    ...(mapped.allow === undefined ? {} : { allow: mapped.allow.join(', ') }),
   };
 }
 
@@ -223,6 +226,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   // a problem is the gateway's own response wherever it is written (an /api refusal, a root 404)
   applySecurityHeaders(reply);
   if (mapped.retryAfterS !== undefined) reply.header('retry-after', String(mapped.retryAfterS));
+  if (mapped.allow !== undefined) reply.header('allow', mapped.allow.join(', '));
   if (wantsHtml(request)) {
     void reply.type('text/html; charset=utf-8').send(problemPage(problem, request.server.canonicalUrl));
   } else {

@@ -45,12 +45,15 @@ export class CrossOriginRequestError extends GatewayError {
 }
 
 /** A method the route does not allow, or TRACE, which would echo the request (cookies and all) back: never forwarded. */
+/** What /api forwards when a route lists no methods: everything but TRACE (it would echo cookies back). */
+const FORWARDED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
 export class ApiMethodNotAllowedError extends GatewayError {
   constructor(
     method: string,
     readonly allowed?: readonly string[],
   ) {
-    super(405, 'method_not_allowed', 'Method not allowed', `${method} is not forwarded to ${allowed === undefined ? 'the API' : `this API route (it allows ${allowed.join(', ')})`}.`);
+    super(405, 'method_not_allowed', 'Method not allowed', `${method} is not forwarded to ${allowed === undefined ? 'the API' : `this API route (it allows ${allowed.join(', ')})`}.`, { allow: allowed ?? FORWARDED_METHODS });
   }
 }
 

@@ -405,6 +405,7 @@ describe('proxied exchanges under attack', () => {
       expect(res.status).toBe(405);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(JSON.parse(res.body)).toMatchObject({ code: 'method_not_allowed', status: 405 });
+      expect(res.headers['allow']).toBe('GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
       expect(hostile.seen.length).toBe(before);
     });
   });

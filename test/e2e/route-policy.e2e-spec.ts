@@ -49,6 +49,10 @@ describe('route policy', () => {
   it('answers 405 method_not_allowed to a method the route does not list, forwarding nothing', async () => {
     expect(await call(undefined, '/api/public/news', 'POST')).toMatchObject({ status: 405, code: 'method_not_allowed', forwarded: false });
     expect(await call(alice, '/api/public/news', 'DELETE')).toMatchObject({ status: 405, code: 'method_not_allowed', forwarded: false });
+    // RFC 9110 §15.5.6: a 405 lists what the resource allows
+    const refused = await fetch(`${stack.gateway.url}/api/public/news`, { method: 'PUT', headers: { 'x-csrf': '1' } });
+    expect(refused.status).toBe(405);
+    expect(refused.headers.get('allow')).toBe('GET, HEAD');
   });
 
   it('forwards user-or-none anonymously when signed out and with the user\'s token when signed in, with Vary: Cookie', async () => {
