@@ -269,6 +269,9 @@ describeWithGlewlwyd('the gateway in front of glewlwyd (a real OpenID provider),
   });
 
   it('returns to the app after RP-initiated logout at glewlwyd (its end-session page redirects only when `state` was sent)', async () => {
+    // glewlwyd's page is a script app: its Logout button is drawn before its session requests finish,
+    // and a click then does nothing (seen once under CI load), so the click waits for them
+    await page.waitForLoadState('networkidle', { timeout: PAGE_STEP_MS });
     await page.getByRole('button', { name: 'Logout' }).click();
     // glewlwyd appends the `state` it was given to the post-logout URI
     await page.waitForURL((url) => url.origin === new URL(app).origin && url.pathname === '/', { timeout: PAGE_STEP_MS }).catch((error: unknown) => {
