@@ -196,7 +196,7 @@ export class ProxyService implements OnApplicationShutdown {
     let settled = false;
     let browserGone = false;
     // the upstream call's span (tracing on); the upstream gets its traceparent, never the browser's
-    const span = this.tracing.startClient(`upstream ${upstream.name}`, { 'http.request.method': req.method ?? 'GET', 'bff.upstream': upstream.name, 'server.address': upstream.target.host ?? '' });
+    const span = this.tracing.enabled ? this.tracing.startClient(`upstream ${upstream.name}`, { 'http.request.method': req.method ?? 'GET', 'bff.upstream': upstream.name, 'server.address': upstream.target.host ?? '' }) : undefined;
     this.tracing.inject(span, req.headers);
     const fail = (failure: GatewayError): void => {
       if (settled) return;

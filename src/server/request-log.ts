@@ -21,6 +21,11 @@ export function registerRequestLog(fastify: FastifyInstance, metrics: Metrics, t
   fastify.decorateRequest('traceSpan', null);
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    // tracing off: nothing of the span (its name, its attributes) is built on the hot path
+    if (!tracing.enabled) {
+      done();
+      return;
+    }
     const traced = tracing.startRequest(`${request.method} ${requestClassOf(request.url)}`, request.headers, {
       'http.request.method': request.method,
       'url.path': redactUrl(request.url).split('?')[0] ?? '/',

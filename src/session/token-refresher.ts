@@ -162,23 +162,9 @@ export class TokenRefresher {
       this.metrics.countTokenRefresh('expired');
       throw new SessionExpiredError('The access token expired and the provider issued no refresh token; sign in again.');
     }
-    const admission = this.backoff.admit();
-    if ('waitMs' in admission) {
-      const retryAfterS = Math.ceil(admission.waitMs / 1000);
-      this.log.debug({ event: 'token_refresh_deferred', sidHash: sidHash(current.id), retryAfterS, msg: 'token refresh deferred: the provider is backing off' });
-      throw new ProviderUnavailableError('The identity provider was unavailable a moment ago; try again shortly.', undefined, retryAfterS);
-    }
-    const permit = admission.permit;
-    let held: boolean;
-    try {
-      held = await lock.held();
-    } catch (error) {
-      this.backoff.unused(permit);
-      throw error;
-    }
-    if (!held) {
+    const permit = await this.permitHolding(lock, current.id);
+    if (permit === undefined) {
       // the lock expired while this request stalled: another holder may be refreshing this very token
-      this.backoff.unused(permit);
       return this.useNewer(current, () => {
         throw new ProviderUnavailableError('A token refresh for this session is in progress; try again shortly.', undefined, 1);
       });
@@ -247,15 +233,16 @@ export class TokenRefresher {
     return token;
   }
 
-  /** Holding `lock`: one provider request for the route's token, written into the record by compare-and-set. */
-  private async obtainRouteToken(stored: SessionRecord, lock: StoreLock, route: RouteTokenSpec, reread: boolean): Promise<{ record: SessionRecord; token: string }> {
-    let current = stored;
-    if (route.exchange && this.due(current)) current = await this.refreshHolding(current, lock, true);
-    const { refreshToken } = current.tokens;
-    if (!route.exchange && refreshToken === undefined) throw new RouteTokenRejectedError('no_refresh_token');
+  /**
+   * Leave to call the token endpoint, for the session's grant and a route's alike: 503 while the
+   * provider is backing off; undefined (the permit handed back) when `lock` expired meanwhile.
+   */
+  private async permitHolding(lock: StoreLock, id: string): Promise<RefreshPermit | undefined> {
     const admission = this.backoff.admit();
     if ('waitMs' in admission) {
-      throw new ProviderUnavailableError('The identity provider was unavailable a moment ago; try again shortly.', undefined, Math.ceil(admission.waitMs / 1000));
+      const retryAfterS = Math.ceil(admission.waitMs / 1000);
+      this.log.debug({ event: 'token_refresh_deferred', sidHash: sidHash(id), retryAfterS, msg: 'token refresh deferred: the provider is backing off' });
+      throw new ProviderUnavailableError('The identity provider was unavailable a moment ago; try again shortly.', undefined, retryAfterS);
     }
     const permit = admission.permit;
     let held: boolean;
@@ -265,9 +252,20 @@ export class TokenRefresher {
       this.backoff.unused(permit);
       throw error;
     }
-    if (!held) {
+    if (held) return permit;
+    this.backoff.unused(permit);
+    return undefined;
+  }
+
+  /** Holding `lock`: one provider request for the route's token, written into the record by compare-and-set. */
+  private async obtainRouteToken(stored: SessionRecord, lock: StoreLock, route: RouteTokenSpec, reread: boolean): Promise<{ record: SessionRecord; token: string }> {
+    let current = stored;
+    if (route.exchange && this.due(current)) current = await this.refreshHolding(current, lock, true);
+    const { refreshToken } = current.tokens;
+    if (!route.exchange && refreshToken === undefined) throw new RouteTokenRejectedError('no_refresh_token');
+    const permit = await this.permitHolding(lock, current.id);
+    if (permit === undefined) {
       // the lock expired while this request stalled: another holder may be spending this very token
-      this.backoff.unused(permit);
       throw new ProviderUnavailableError('A token refresh for this session is in progress; try again shortly.', undefined, 1);
     }
     const now = this.clock.now();
