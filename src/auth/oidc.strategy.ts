@@ -25,7 +25,6 @@ class AuthorizationRedirect extends Strategy {
         authorizationURL: document.authorization_endpoint,
         tokenURL: document.token_endpoint,
         clientID: oidc.clientId,
-        clientSecret: oidc.clientSecret,
         // absolute: a relative callbackURL makes the strategy read req.connection, which Fastify lacks
         callbackURL: oidc.redirectUri,
         scope: [...oidc.scopes],

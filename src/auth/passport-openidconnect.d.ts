@@ -20,7 +20,8 @@ declare module 'passport-openidconnect' {
     authorizationURL: string;
     tokenURL: string;
     clientID: string;
-    clientSecret: string;
+    /** Only for the strategy's own token requests, which the gateway never makes. */
+    clientSecret?: string;
     callbackURL: string;
     scope?: string[];
     nonce?: boolean;

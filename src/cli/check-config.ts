@@ -4,6 +4,7 @@ import { GatewayError } from '../common/gateway-error.js';
 import type { Config } from '../config/config.js';
 import { ReadinessService } from '../health/readiness.service.js';
 import { ProviderMetadata, type LoadedProvider } from '../oidc/provider-metadata.js';
+import { ClientAuthentication } from '../oidc/client-auth.js';
 import { TokenClient } from '../oidc/token-client.js';
 import { Tracing } from '../tracing/tracing.js';
 import { routeTarget, unannouncedGrants } from '../proxy/route-token.js';
@@ -82,7 +83,8 @@ async function checkClientRoutes(config: Config, loaded: LoadedProvider | undefi
   const routes = config.proxy.routes.filter((route) => route.token === 'client');
   if (routes.length === 0) return undefined;
   if (loaded === undefined) return { ok: false, lines: ['not checked: the provider\'s discovery did not load'] };
-  const tokens = new TokenClient(config, { get: () => loaded }, systemClock, new Tracing(config));
+  const provider = { get: () => loaded };
+  const tokens = new TokenClient(config, provider, systemClock, new Tracing(config), new ClientAuthentication(config, provider, systemClock));
   const lines: string[] = [];
   let ok = true;
   for (const route of routes) {

@@ -35,11 +35,19 @@ function storeLine(config: Config): string {
   return `redis ${redisTarget(redis.connection)} (key prefix ${redis.keyPrefix}, REDIS_PASSWORD ${setOrNot(redis.password)}); ${timing}`;
 }
 
+/** Key ids and algorithms, never key material; a secret only as "set". */
+function clientAuthLine(auth: Config['oidc']['clientAuth']): string {
+  if (auth.method !== 'private_key_jwt') return `${auth.method}, client secret set`;
+  return `private_key_jwt, aud ${auth.assertionAudience}, keys ${auth.keys.map((k) => `${k.kid} (${k.alg})`).join(', ')}`;
+}
+
 /** Only what differs from the defaults, so a plain setup's summary stays short. */
 function providerExtras({ oidc }: Config): string {
   const tenants = oidc.allowedTenants.length === 0 ? '' : `; tenants ${oidc.allowedTenants.join(', ')}`;
   const endSession = oidc.endSessionUrl === undefined ? '' : `; end session at ${displayUrl(oidc.endSessionUrl)} (${oidc.endSessionRedirectParam})`;
-  return `${tenants}${endSession}`;
+  const profile = oidc.profile === 'none' ? '' : `; profile ${oidc.profile}`;
+  const par = oidc.par === 'auto' ? '' : `; PAR ${oidc.par}`;
+  return `${tenants}${endSession}${profile}${par}${oidc.dpop ? '; DPoP' : ''}`;
 }
 
 function loginExtras({ oidc }: Config): string {
@@ -71,7 +79,7 @@ export function summarizeConfig(config: Config): string[] {
   const rows: Array<[string, string]> = [
     ['gateway', `listens on ${server.host}:${server.port}, public URL ${server.publicUrl}`],
     ['cookie', `${session.cookie.name} (${session.cookie.secure ? 'Secure, ' : 'NOT Secure, '}HttpOnly, SameSite=Lax), ${session.secrets.length} session secret(s)`],
-    ['provider', `${displayUrl(oidc.issuer)}, client ${oidc.clientId} (${oidc.tokenEndpointAuthMethod}, client secret ${setOrNot(oidc.clientSecret)})${providerExtras(config)}`],
+    ['provider', `${displayUrl(oidc.issuer)}, client ${oidc.clientId} (${clientAuthLine(oidc.clientAuth)})${providerExtras(config)}`],
     [
       'login',
       `scopes openid ${oidc.scopes.join(' ')}; ${oidc.loginResources.length === 0 ? '' : `resources ${oidc.loginResources.join(' ')}; `}extra parameters: ${extraParams.length === 0 ? 'none' : extraParams.join(', ')}${loginExtras(config)}`,

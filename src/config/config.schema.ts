@@ -82,14 +82,52 @@ export const variables = {
   OIDC_CLIENT_ID: { schema: z.string().min(1), required: true, description: 'Client id registered at the provider.' },
   OIDC_CLIENT_SECRET: {
     schema: z.string().min(1),
-    required: true,
     secret: true,
-    description: 'Client secret (or `OIDC_CLIENT_SECRET_FILE`, a file holding it).',
+    description: 'Client secret (or `OIDC_CLIENT_SECRET_FILE`, a file holding it); required for the `client_secret_*` methods, unused with `private_key_jwt`.',
   },
   OIDC_TOKEN_ENDPOINT_AUTH_METHOD: {
-    schema: z.enum(['client_secret_basic', 'client_secret_post']),
+    schema: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']),
     default: 'client_secret_basic',
-    description: 'How the gateway authenticates at the token endpoint: HTTP Basic (`client_secret_basic`) or form fields (`client_secret_post`).',
+    description:
+      'How the gateway authenticates to the provider (token, PAR and revocation endpoints): HTTP Basic (`client_secret_basic`), form fields (`client_secret_post`), or a JWT signed with `OIDC_CLIENT_PRIVATE_KEY` (`private_key_jwt`, RFC 7523; the default under `OIDC_PROFILE=fapi2`).',
+  },
+  OIDC_CLIENT_PRIVATE_KEY: {
+    schema: z.string().min(1),
+    secret: true,
+    description:
+      'For `private_key_jwt`: the private key (or `OIDC_CLIENT_PRIVATE_KEY_FILE`), PKCS#8 PEM or a private JWK. Several for rotation, the first signs and all are published at `/auth/jwks.json`: PEM blocks separated by commas (or one after another in the file), or JWKs separated by commas (or a JWK Set `{"keys":[...]}`); not PEM and JWK mixed. RSA (2048 bits or more), EC P-256/P-384/P-521 or Ed25519.',
+  },
+  OIDC_CLIENT_SIGNING_ALG: {
+    schema: z.enum(['PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA']),
+    description:
+      'Algorithm of the client assertion (the first key\'s); it must fit the key. Default: the JWK\'s `alg`, else PS256 for RSA, ES256 for P-256 (ES384, ES512 for P-384, P-521), EdDSA for Ed25519.',
+  },
+  OIDC_CLIENT_KEY_ID: {
+    schema: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters without spaces'),
+    description: 'The `kid` of the signing key (the first). Default: the JWK\'s `kid`, else its RFC 7638 thumbprint (as for the other keys).',
+  },
+  OIDC_CLIENT_ASSERTION_AUDIENCE: {
+    schema: z.enum(['issuer', 'token_endpoint']),
+    default: 'issuer',
+    description:
+      '`aud` of the client assertion: the provider\'s `issuer` (FAPI 2.0, RFC 9126; oidc-provider, Keycloak) or its `token_endpoint` URL at every endpoint (RFC 7523 §3; Okta, Entra ID).',
+  },
+  OIDC_PAR: {
+    schema: z.enum(['auto', 'always', 'never']),
+    default: 'auto',
+    description:
+      'Pushed authorization requests (RFC 9126): `auto` pushes when discovery says `require_pushed_authorization_requests`, `always` pushes every login (discovery must name a `pushed_authorization_request_endpoint`, else `/readyz` stays 503), `never` does not. Pushed, the browser\'s redirect carries only `client_id` and `request_uri`.',
+  },
+  OIDC_PROFILE: {
+    schema: z.enum(['none', 'fapi2']),
+    default: 'none',
+    description:
+      '`fapi2`: the FAPI 2.0 Security Profile in one switch: PAR always, PKCE S256, `private_key_jwt` with `aud` = issuer, DPoP, the RFC 9207 `iss` response parameter required, ID tokens signed with PS256, ES256 or EdDSA. Those become the defaults; a setting that contradicts them stops start-up.',
+  },
+  OIDC_DPOP: {
+    schema: bool,
+    default: 'false',
+    description: 'Sender-constrain tokens with DPoP (RFC 9449): one key pair per session.',
   },
   OIDC_SCOPES: { schema: z.string().min(1), default: 'openid profile email offline_access', description: 'Scopes requested at login, space separated (`openid` is always sent).' },
   OIDC_EXTRA_AUTH_PARAMS: {
@@ -119,7 +157,7 @@ export const variables = {
   OIDC_ID_TOKEN_ALGS: {
     schema: csv,
     default: 'RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA',
-    description: 'Allowed ID token signature algorithms (asymmetric only; `none` and HMAC are refused).',
+    description: 'Allowed ID token signature algorithms (asymmetric only; `none` and HMAC are refused). Under `OIDC_PROFILE=fapi2` the default is `PS256,ES256,EdDSA` and nothing else is allowed.',
   },
   OIDC_POST_LOGOUT_REDIRECT_URI: { schema: httpUrl, description: 'Where the provider sends the browser after logout (default `PUBLIC_URL/`).' },
   OIDC_END_SESSION_URL: {

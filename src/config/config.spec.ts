@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +42,8 @@ describe('loadConfig', () => {
     const config = loadConfig(valid);
     expect(config.server).toEqual({ port: 3000, host: '0.0.0.0', publicUrl: 'http://localhost:3000', publicOrigin: 'http://localhost:3000', workers: 1 });
     expect(config.oidc.redirectUri).toBe('http://localhost:3000/auth/callback');
-    expect(config.oidc.tokenEndpointAuthMethod).toBe('client_secret_basic');
+    expect(config.oidc.clientAuth.method).toBe('client_secret_basic');
+    expect(config.oidc).toMatchObject({ profile: 'none', par: 'auto', dpop: false, requireIssParameter: false });
     expect(config.oidc.scopes).toEqual(['profile', 'email', 'offline_access']);
     expect(config.session.cookie).toEqual({ name: '__Host-bff-session', secure: true });
     expect(config.proxy.routes).toEqual([{ ...ROUTE_DEFAULTS, prefix: '/api', target: 'http://api:8080' }]);
@@ -282,8 +284,14 @@ function outcome(env: Environment): unknown {
  * Values to try as a stand-in default, in environments where a variable can show its effect (the cookie
  * switch matters only on a plain-http origin): the first pair the schema accepts and that changes the outcome is used.
  */
-const CANDIDATES = ['1', '2', 'true', 'production', 'debug', 'pretty', 'client_secret_post', 'redis', '/static/', 'always_off', '0', 'svc'];
-const BASES: readonly Environment[] = [valid, { ...valid, PUBLIC_URL: 'http://gateway.internal' }, { ...valid, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector.internal:4318' }];
+const CANDIDATES = ['1', '2', 'true', 'production', 'debug', 'pretty', 'client_secret_post', 'redis', '/static/', 'always_off', '0', 'svc', 'token_endpoint', 'never', 'fapi2'];
+const PRIVATE_KEY_PEM = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+const BASES: readonly Environment[] = [
+  valid,
+  { ...valid, PUBLIC_URL: 'http://gateway.internal' },
+  { ...valid, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector.internal:4318' },
+  { ...valid, OIDC_TOKEN_ENDPOINT_AUTH_METHOD: 'private_key_jwt', OIDC_CLIENT_PRIVATE_KEY: PRIVATE_KEY_PEM },
+];
 
 /** Runs `body` while the schema's default of `spec` is `value`. */
 function withSchemaDefault<T>(spec: VariableSpec, value: string, body: () => T): T {

@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { availableCpus } from '../cluster/cpu-quota.js';
 import { isLoopbackHost } from '../common/loopback.js';
+import type { KeyObject } from 'node:crypto';
+import { FAPI2_ALGS, parseClientKeys, type ClientKey } from '../oidc/client-keys.js';
 import { readConfigFile } from './config-file.js';
 import { variables, type VariableName, type VariableSpec } from './config.schema.js';
 import { parseRoutes, proxyRoute, refreshesForRoute, type ProxyRouteValue } from './route-policy.js';
@@ -28,7 +30,7 @@ type Parsed = { readonly [K in VariableName]: K extends DefaultedName ? Value<K>
 type Complete = Parsed & { readonly [K in RequiredName]: Value<K> };
 
 /** Nested readonly view of what loadConfig builds (and freezes). */
-type DeepReadonly<T> = T extends readonly (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+type DeepReadonly<T> = T extends KeyObject ? T : T extends readonly (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
 
 /** OAuth/OIDC parameters the gateway owns; OIDC_EXTRA_AUTH_PARAMS cannot set them. */
 const RESERVED_AUTH_PARAMS = new Set([
@@ -170,6 +172,82 @@ function redisConnection(v: Complete) {
   return undefined;
 }
 
+/** How the gateway authenticates to the provider's token, PAR and revocation endpoints. */
+export type ClientAuthConfig =
+  | { readonly method: 'client_secret_basic' | 'client_secret_post'; readonly secret: string }
+  | {
+      readonly method: 'private_key_jwt';
+      /** The first signs; all are published at /auth/jwks.json. */
+      readonly keys: readonly ClientKey[];
+      readonly assertionAudience: 'issuer' | 'token_endpoint';
+    };
+
+/** What OIDC_PROFILE decides: the profile's values, or the settings as given. */
+interface ProfileSettings {
+  readonly par: 'auto' | 'always' | 'never';
+  readonly authMethod: ClientAuthConfig['method'];
+  readonly dpop: boolean;
+  readonly idTokenAlgs: string[];
+  /** RFC 9207: the authorization response must carry `iss`, whatever discovery says. */
+  readonly requireIssParameter: boolean;
+}
+
+/** Set in the environment or the config file (a *_FILE counts), valid or not. */
+function isSetIn(env: Environment, name: VariableName): boolean {
+  return (env[name] ?? '') !== '' || (env[`${name}_FILE`] ?? '') !== '';
+}
+
+/**
+ * OIDC_PROFILE=fapi2 (FAPI 2.0 Security Profile §5): its values replace the defaults, and each
+ * setting given explicitly against it is one problem line, so nothing weakens it silently.
+ */
+function profileSettings(env: Environment, v: Parsed, problems: string[]): ProfileSettings {
+  if (v.OIDC_PROFILE === 'none') {
+    return { par: v.OIDC_PAR, authMethod: v.OIDC_TOKEN_ENDPOINT_AUTH_METHOD, dpop: v.OIDC_DPOP, idTokenAlgs: v.OIDC_ID_TOKEN_ALGS, requireIssParameter: false };
+  }
+  const given = (name: VariableName): boolean => isSetIn(env, name);
+  const refuse = (name: VariableName, want: string, got: string): void => {
+    problems.push(`${name}: must be ${want} under OIDC_PROFILE=fapi2 (got ${got})`);
+  };
+  if (given('OIDC_PAR') && v.OIDC_PAR !== 'always') refuse('OIDC_PAR', 'always', v.OIDC_PAR);
+  if (given('OIDC_TOKEN_ENDPOINT_AUTH_METHOD') && v.OIDC_TOKEN_ENDPOINT_AUTH_METHOD !== 'private_key_jwt') refuse('OIDC_TOKEN_ENDPOINT_AUTH_METHOD', 'private_key_jwt', v.OIDC_TOKEN_ENDPOINT_AUTH_METHOD);
+  if (given('OIDC_DPOP') && !v.OIDC_DPOP) refuse('OIDC_DPOP', 'true', 'false');
+  // FAPI 2.0 §5.3.2.1: the audience is the issuer identifier (oidc-provider refuses anything else)
+  if (given('OIDC_CLIENT_ASSERTION_AUDIENCE') && v.OIDC_CLIENT_ASSERTION_AUDIENCE !== 'issuer') refuse('OIDC_CLIENT_ASSERTION_AUDIENCE', 'issuer', v.OIDC_CLIENT_ASSERTION_AUDIENCE);
+  const weakIdTokenAlgs = given('OIDC_ID_TOKEN_ALGS') ? v.OIDC_ID_TOKEN_ALGS.filter((alg) => !FAPI2_ALGS.has(alg)) : [];
+  if (weakIdTokenAlgs.length > 0) refuse('OIDC_ID_TOKEN_ALGS', 'among PS256, ES256, EdDSA', weakIdTokenAlgs.join(', '));
+  if (v.OIDC_CLIENT_SIGNING_ALG !== undefined && !FAPI2_ALGS.has(v.OIDC_CLIENT_SIGNING_ALG)) refuse('OIDC_CLIENT_SIGNING_ALG', 'PS256, ES256 or EdDSA', v.OIDC_CLIENT_SIGNING_ALG);
+  return {
+    par: 'always',
+    authMethod: 'private_key_jwt',
+    dpop: true,
+    idTokenAlgs: given('OIDC_ID_TOKEN_ALGS') ? v.OIDC_ID_TOKEN_ALGS : [...FAPI2_ALGS],
+    requireIssParameter: true,
+  };
+}
+
+/** The client's credentials for its authentication method: a secret, or keys parsed and checked once. */
+function clientAuthConfig(env: Environment, v: Parsed, profile: ProfileSettings, problems: string[]): ClientAuthConfig | undefined {
+  const method = profile.authMethod;
+  if (method !== 'private_key_jwt') {
+    if (v.OIDC_CLIENT_SECRET !== undefined) return { method, secret: v.OIDC_CLIENT_SECRET };
+    if (!isSetIn(env, 'OIDC_CLIENT_SECRET')) problems.push(`OIDC_CLIENT_SECRET: required with OIDC_TOKEN_ENDPOINT_AUTH_METHOD=${method} (or OIDC_CLIENT_SECRET_FILE)`);
+    return undefined;
+  }
+  if (v.OIDC_CLIENT_PRIVATE_KEY === undefined) {
+    const why = v.OIDC_PROFILE === 'fapi2' ? 'OIDC_PROFILE=fapi2 (private_key_jwt)' : 'OIDC_TOKEN_ENDPOINT_AUTH_METHOD=private_key_jwt';
+    if (!isSetIn(env, 'OIDC_CLIENT_PRIVATE_KEY')) problems.push(`OIDC_CLIENT_PRIVATE_KEY: required with ${why} (or OIDC_CLIENT_PRIVATE_KEY_FILE)`);
+    return undefined;
+  }
+  const keys = parseClientKeys('OIDC_CLIENT_PRIVATE_KEY', v.OIDC_CLIENT_PRIVATE_KEY, { signingAlg: v.OIDC_CLIENT_SIGNING_ALG, keyId: v.OIDC_CLIENT_KEY_ID }, problems);
+  const [signing] = keys;
+  // an explicit OIDC_CLIENT_SIGNING_ALG against the profile is reported on its own line already
+  if (signing !== undefined && profile.requireIssParameter && v.OIDC_CLIENT_SIGNING_ALG === undefined && !FAPI2_ALGS.has(signing.alg)) {
+    problems.push(`OIDC_CLIENT_PRIVATE_KEY: the signing key's algorithm ${signing.alg} is not allowed under OIDC_PROFILE=fapi2 (PS256, ES256 or EdDSA: an RSA, P-256 or Ed25519 key)`);
+  }
+  return signing === undefined ? undefined : { method, keys, assertionAudience: v.OIDC_CLIENT_ASSERTION_AUDIENCE };
+}
+
 /** The address the gateway binds to (the image's HEALTHCHECK probes it), without the rest of the configuration. */
 export function loadServerAddress(env: Environment): { readonly port: number; readonly host: string } {
   const problems: string[] = [];
@@ -208,6 +286,8 @@ export function loadConfig(env: Environment, cpus: () => number = availableCpus)
       else problems.push('OIDC_ISSUER: must be https (plain http is allowed only for loopback hosts)');
     }
   }
+  const profile = profileSettings(file.env, v, problems);
+  const clientAuth = clientAuthConfig(file.env, v, profile, problems);
   for (const alg of v.OIDC_ID_TOKEN_ALGS) {
     if (alg === 'none' || alg.startsWith('HS')) problems.push(`OIDC_ID_TOKEN_ALGS: "${alg}" is not allowed (no "none", no HMAC)`);
   }
@@ -248,14 +328,16 @@ export function loadConfig(env: Environment, cpus: () => number = availableCpus)
     problems.push('OIDC_ALLOWED_TENANTS: required for a multi-tenant Entra ID issuer (/common, /organizations): list the tenant ids whose users may sign in');
   }
 
-  if (problems.length > 0 || !isComplete(v)) throw new ConfigError(problems);
+  if (problems.length > 0 || !isComplete(v) || clientAuth === undefined) throw new ConfigError(problems);
 
-  const config: Config = buildConfig(v, { publicUrl, publicOrigin: publicParsed.origin, secureCookie, workers, routes, extraAuthParams, otlpHeaders, resourceAttributes, warnings });
+  const config: Config = buildConfig(v, { profile, clientAuth, publicUrl, publicOrigin: publicParsed.origin, secureCookie, workers, routes, extraAuthParams, otlpHeaders, resourceAttributes, warnings });
   deepFreeze(config);
   return config;
 }
 
 interface Derived {
+  readonly profile: ProfileSettings;
+  readonly clientAuth: ClientAuthConfig;
   readonly publicUrl: string;
   readonly publicOrigin: string;
   readonly secureCookie: boolean;
@@ -297,8 +379,16 @@ function buildConfig(v: Complete, d: Derived) {
     oidc: {
       issuer: v.OIDC_ISSUER,
       clientId: v.OIDC_CLIENT_ID,
-      clientSecret: v.OIDC_CLIENT_SECRET,
-      tokenEndpointAuthMethod: v.OIDC_TOKEN_ENDPOINT_AUTH_METHOD,
+      /** OIDC_TOKEN_ENDPOINT_AUTH_METHOD with its secret or keys (private_key_jwt under OIDC_PROFILE=fapi2). */
+      clientAuth: d.clientAuth,
+      /** OIDC_PROFILE: `fapi2` has set and checked everything below it stands for. */
+      profile: v.OIDC_PROFILE,
+      /** RFC 9126: `always` under OIDC_PROFILE=fapi2. */
+      par: d.profile.par,
+      /** RFC 9449 sender-constrained tokens (true under OIDC_PROFILE=fapi2). */
+      dpop: d.profile.dpop,
+      /** RFC 9207: refuse an authorization response without `iss`, even from a provider that does not promise one. */
+      requireIssParameter: d.profile.requireIssParameter,
       /** Scopes besides `openid`, which is always sent: OIDC_SCOPES and every user route's. */
       scopes: loginScopes(v.OIDC_SCOPES, d.routes),
       /**
@@ -308,7 +398,7 @@ function buildConfig(v: Complete, d: Derived) {
       loginResources: [...new Set(d.routes.filter(refreshesForRoute).flatMap((r) => r.resource))],
       extraAuthParams: d.extraAuthParams,
       clockSkewS: v.OIDC_CLOCK_SKEW_S,
-      idTokenAlgs: v.OIDC_ID_TOKEN_ALGS,
+      idTokenAlgs: d.profile.idTokenAlgs,
       redirectUri: `${d.publicUrl}/auth/callback`,
       postLogoutRedirectUri: v.OIDC_POST_LOGOUT_REDIRECT_URI ?? `${d.publicUrl}/`,
       /** Replaces discovery's end_session_endpoint when set. */

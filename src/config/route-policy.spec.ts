@@ -137,7 +137,7 @@ routes:
     const config = loadConfig({ CONFIG_FILE: configFile(yaml) });
     expect(config.server.port).toBe(8080);
     expect(config.oidc.frontchannelLogout).toBe(true);
-    expect(config.oidc.clientSecret).toBe('from-the-file');
+    expect(config.oidc.clientAuth).toEqual({ method: 'client_secret_basic', secret: 'from-the-file' });
     expect(config.proxy.routes.map((r) => [r.prefix, r.token, r.resource])).toEqual([
       ['/api/orders', 'user', ['https://orders.example']],
       ['/api', 'user-or-none', []],
@@ -157,7 +157,7 @@ routes:
 
   it('lets a secret\'s _FILE in the environment replace the file\'s secret without a conflict', () => {
     const secret = configFile('from-a-mounted-secret\n', 'secret');
-    expect(loadConfig({ CONFIG_FILE: configFile(yaml), OIDC_CLIENT_SECRET_FILE: secret }).oidc.clientSecret).toBe('from-a-mounted-secret');
+    expect(loadConfig({ CONFIG_FILE: configFile(yaml), OIDC_CLIENT_SECRET_FILE: secret }).oidc.clientAuth).toEqual({ method: 'client_secret_basic', secret: 'from-a-mounted-secret' });
   });
 
   it('names file problems by their path, one line each, never echoing a value', () => {

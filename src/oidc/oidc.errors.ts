@@ -49,10 +49,18 @@ export class TokenResponseInvalidError extends GatewayError {
 
 /** The provider refused the gateway's client credentials: a configuration fault for an operator. */
 export class ClientAuthenticationFailedError extends GatewayError {
-  constructor(oauthError: string) {
-    super(502, 'client_authentication_failed', 'The identity provider refused the gateway\'s credentials', `The token endpoint answered ${oauthError}; check OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and OIDC_TOKEN_ENDPOINT_AUTH_METHOD.`, {
+  constructor(oauthError: string, endpoint = 'token endpoint', method = 'client_secret_basic') {
+    const credentials = method === 'private_key_jwt' ? 'OIDC_CLIENT_PRIVATE_KEY and the keys the provider has for the client (its jwks_uri: /auth/jwks.json)' : 'OIDC_CLIENT_SECRET';
+    super(502, 'client_authentication_failed', 'The identity provider refused the gateway\'s credentials', `The ${endpoint} answered ${oauthError}; check OIDC_CLIENT_ID, ${credentials} and OIDC_TOKEN_ENDPOINT_AUTH_METHOD.`, {
       operatorFault: true,
     });
+  }
+}
+
+/** RFC 9126 §2.3: the provider refused the pushed authorization request (not the client's credentials). */
+export class AuthorizationRequestRejectedError extends GatewayError {
+  constructor(detail: string) {
+    super(502, 'authorization_request_rejected', 'The identity provider refused the authorization request', detail, { operatorFault: true });
   }
 }
 

@@ -4,6 +4,7 @@ import { CLOCK, type Clock } from '../common/clock.js';
 import { GatewayError } from '../common/gateway-error.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
+import { ClientAuthentication, type FormParams } from './client-auth.js';
 import { ClientAuthenticationFailedError, ProviderUnavailableError, TokenRequestRejectedError, TokenResponseInvalidError } from './oidc.errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
 import { classifyTokenAnswer, parseRetryAfter, type TokenAnswer } from './token-outcome.js';
@@ -41,7 +42,6 @@ export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exch
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 type Grant = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'token_exchange';
-type FormParams = Readonly<Record<string, string | readonly string[] | undefined>>;
 
 function targetParams(target: TokenTarget | undefined): FormParams {
   if (target === undefined) return {};
@@ -52,9 +52,8 @@ const OAuthErrorSchema = z.object({ error: z.string() });
 
 /**
  * The token endpoint (authorization_code, refresh_token, client_credentials and RFC 8693 token
- * exchange grants) and RFC 7009 revocation, with
- * client authentication as configured. passport-openidconnect only does client_secret_post and no
- * PKCE, so every token request goes through here.
+ * exchange grants) and RFC 7009 revocation, authenticated by ClientAuthentication.
+ * passport-openidconnect only does client_secret_post and no PKCE, so every token request goes through here.
  */
 @Injectable()
 export class TokenClient {
@@ -64,6 +63,7 @@ export class TokenClient {
     @Inject(ProviderMetadata) private readonly provider: Pick<ProviderMetadata, 'get'>,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly tracing: Tracing,
+    private readonly client: ClientAuthentication,
   ) {}
 
   async exchangeCode(code: string, codeVerifier: string): Promise<TokenResponse> {
@@ -102,7 +102,7 @@ export class TokenClient {
     const endpoint = this.provider.get().document.revocation_endpoint;
     if (endpoint === undefined) return false;
     return this.tracing.inSpan('oidc.revocation', { 'oauth.token_type_hint': hint }, async () => {
-      const response = await this.post(endpoint, { token, token_type_hint: hint });
+      const response = await this.client.post(endpoint, { token, token_type_hint: hint });
       await response.body?.cancel();
       // RFC 7009 §2.2: 200 whether or not the token was valid; anything else is the provider's problem.
       if (!response.ok) throw new ProviderUnavailableError(`The provider answered ${response.status} to token revocation.`);
@@ -128,7 +128,7 @@ export class TokenClient {
     let response: Response;
     let text: string;
     try {
-      response = await this.post(this.provider.get().document.token_endpoint, params);
+      response = await this.client.post(this.provider.get().document.token_endpoint, params);
       // a body cut off or stalled past the timeout is no answer at all
       text = await response.text();
     } catch (error) {
@@ -156,33 +156,11 @@ export class TokenClient {
         return new ProviderUnavailableError(`The identity provider ${answered} to the ${grant} grant; try again shortly.`, cause, providerRetryAfterS ?? 5, providerRetryAfterS);
       }
       case 'client_authentication_failed':
-        return new ClientAuthenticationFailedError(answer.kind === 'http' ? (answer.error ?? `http_${answer.status}`) : 'network');
+        return new ClientAuthenticationFailedError(answer.kind === 'http' ? (answer.error ?? `http_${answer.status}`) : 'network', 'token endpoint', this.config.oidc.clientAuth.method);
       case 'grant_rejected':
         return new TokenRequestRejectedError(answer.kind === 'http' ? (answer.error ?? `http_${answer.status}`) : 'network', grant);
       case 'token_response_invalid':
         return new TokenResponseInvalidError(`The provider answered the ${grant} grant with ${what ?? 'an invalid token response'}.`);
-    }
-  }
-
-  private async post(endpoint: string, params: FormParams): Promise<Response> {
-    const { clientId, clientSecret, tokenEndpointAuthMethod, httpTimeoutS } = this.config.oidc;
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
-    const form = new URLSearchParams();
-    for (const [name, value] of Object.entries(params)) {
-      // RFC 8707 §2: several resources are several `resource` parameters
-      for (const one of typeof value === 'string' ? [value] : (value ?? [])) form.append(name, one);
-    }
-    if (tokenEndpointAuthMethod === 'client_secret_basic') {
-      // RFC 6749 §2.3.1: id and secret are form-urlencoded before Base64.
-      headers['authorization'] = `Basic ${Buffer.from(`${formEncode(clientId)}:${formEncode(clientSecret)}`).toString('base64')}`;
-    } else {
-      form.set('client_id', clientId);
-      form.set('client_secret', clientSecret);
-    }
-    try {
-      return await fetch(endpoint, { method: 'POST', headers, body: form, signal: AbortSignal.timeout(httpTimeoutS * 1000), redirect: 'error' });
-    } catch (error) {
-      throw new ProviderUnavailableError('The identity provider\'s token endpoint cannot be reached.', error);
     }
   }
 }
@@ -193,8 +171,4 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined; // empty or not JSON: TOKEN_RULES decides by status alone
   }
-}
-
-function formEncode(value: string): string {
-  return new URLSearchParams({ v: value }).toString().slice(2);
 }
