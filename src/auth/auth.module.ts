@@ -1,4 +1,6 @@
-import { Module, type OnModuleInit } from '@nestjs/common';
+import { Inject, Module, type OnModuleInit } from '@nestjs/common';
+import { CONFIG } from '../config/config.module.js';
+import type { Config } from '../config/config.js';
 import { HttpAdapterHost } from '@nestjs/core';
 import { OidcModule } from '../oidc/oidc.module.js';
 import { ProxyModule } from '../proxy/proxy.module.js';
@@ -6,6 +8,7 @@ import { fastifyOf } from '../server/http-scope.js';
 import { AuthRoutes } from './auth.routes.js';
 import { BackchannelLogoutService } from './backchannel-logout.service.js';
 import { FrontchannelLogoutRoutes } from './frontchannel-logout.routes.js';
+import { registerJwks } from './jwks.routes.js';
 import { LoginFlowService } from './login-flow.service.js';
 import { LogoutService } from './logout.service.js';
 
@@ -19,6 +22,7 @@ export class AuthModule implements OnModuleInit {
     private readonly host: HttpAdapterHost,
     private readonly routes: AuthRoutes,
     private readonly frontchannel: FrontchannelLogoutRoutes,
+    @Inject(CONFIG) private readonly config: Config,
   ) {}
 
   onModuleInit(): void {
@@ -26,6 +30,7 @@ export class AuthModule implements OnModuleInit {
       await this.routes.register(scope);
       // a child scope: its own onSend runs after this one's and replaces the framing headers
       await this.frontchannel.register(scope);
+      await registerJwks(scope, this.config);
     });
   }
 }

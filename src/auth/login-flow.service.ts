@@ -6,6 +6,7 @@ import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { Metrics } from '../metrics/metrics.js';
 import { IdTokenValidator } from '../oidc/id-token.validator.js';
+import { ParClient } from '../oidc/par-client.js';
 import { ProviderMetadata } from '../oidc/provider-metadata.js';
 import { TokenClient } from '../oidc/token-client.js';
 import { mergeUserinfo, UserinfoClient } from '../oidc/userinfo-client.js';
@@ -33,6 +34,7 @@ export class LoginFlowService {
     @Inject(CONFIG) private readonly config: Config,
     private readonly provider: ProviderMetadata,
     private readonly tokens: TokenClient,
+    private readonly par: ParClient,
     private readonly idTokens: IdTokenValidator,
     private readonly userinfo: UserinfoClient,
     private readonly sessions: SessionService,
@@ -46,7 +48,9 @@ export class LoginFlowService {
     const now = this.clock.now();
     const authorization = buildAuthorizationRequest(this.config.oidc, queryOf(request), now);
     storeTransaction(request.session, authorization.transaction, now);
-    return authorizationUrl(document, this.config, authorization);
+    const url = await authorizationUrl(document, this.config, authorization);
+    // RFC 9126: the same request, pushed; the browser carries only client_id and request_uri
+    return this.par.wanted(document) ? this.par.redirectFor(url) : url;
   }
 
   /** `/auth/callback`: verifies the response, starts a session under a new id, and answers where to go. */
@@ -67,7 +71,8 @@ export class LoginFlowService {
     const { document, issuers } = this.provider.get();
     const params = receiveCallback(queryOf(request), {
       accepted: [...issuers.keys()],
-      promised: document.authorization_response_iss_parameter_supported === true,
+      // OIDC_PROFILE=fapi2 requires it whatever discovery says (FAPI 2.0 §5.3.2.2)
+      promised: this.config.oidc.requireIssParameter || document.authorization_response_iss_parameter_supported === true,
     });
     const transaction = takeTransaction(request.session, params.state, this.clock.now());
     const tokens = await exchangeCode((code, verifier) => this.tokens.exchangeCode(code, verifier), params.code, transaction);

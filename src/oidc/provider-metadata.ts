@@ -29,6 +29,8 @@ const DiscoveryDocumentSchema = z.object({
   frontchannel_logout_supported: optionalFlag,
   frontchannel_logout_session_supported: optionalFlag,
   authorization_response_iss_parameter_supported: optionalFlag,
+  pushed_authorization_request_endpoint: optionalUrl,
+  require_pushed_authorization_requests: optionalFlag,
 });
 export type DiscoveryDocument = z.infer<typeof DiscoveryDocumentSchema>;
 
@@ -96,6 +98,11 @@ export class ProviderMetadata implements OnApplicationBootstrap, OnApplicationSh
     if (typeof issuers === 'string') throw new ProviderUnavailableError(issuers);
     if (this.config.oidc.userinfo && document.userinfo_endpoint === undefined) {
       throw new ProviderUnavailableError('OIDC_USERINFO=true, but the discovery document advertises no userinfo_endpoint.');
+    }
+    // RFC 9126 §5: PAR needs its endpoint; missing, no login could start, so the gateway is not ready
+    if (document.pushed_authorization_request_endpoint === undefined && (this.config.oidc.par === 'always' || document.require_pushed_authorization_requests === true)) {
+      const why = this.config.oidc.par === 'always' ? `OIDC_PAR=always${this.config.oidc.profile === 'fapi2' ? ' (OIDC_PROFILE=fapi2)' : ''}` : 'The discovery document requires pushed authorization requests';
+      throw new ProviderUnavailableError(`${why}, but the discovery document advertises no pushed_authorization_request_endpoint.`);
     }
     const jwks = new JwksCache(document.jwks_uri, httpTimeoutS, this.clock);
     await jwks.refresh();

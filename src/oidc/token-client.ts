@@ -7,7 +7,7 @@ import type { Config } from '../config/config.js';
 import { ClientAuthentication, type FormParams } from './client-auth.js';
 import { ClientAuthenticationFailedError, ProviderUnavailableError, TokenRequestRejectedError, TokenResponseInvalidError } from './oidc.errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
-import { classifyTokenAnswer, parseRetryAfter, type TokenAnswer } from './token-outcome.js';
+import { classifyTokenAnswer, oauthErrorOf, parseJson, parseRetryAfter, type TokenAnswer } from './token-outcome.js';
 import { Tracing } from '../tracing/tracing.js';
 
 const TokenResponseSchema = z.object({
@@ -47,8 +47,6 @@ function targetParams(target: TokenTarget | undefined): FormParams {
   if (target === undefined) return {};
   return { audience: target.audience, resource: target.resource !== undefined && target.resource.length > 0 ? target.resource : undefined, scope: target.scope };
 }
-
-const OAuthErrorSchema = z.object({ error: z.string() });
 
 /**
  * The token endpoint (authorization_code, refresh_token, client_credentials and RFC 8693 token
@@ -142,8 +140,7 @@ export class TokenClient {
       const what = body === undefined ? 'a non-JSON body' : `a malformed token response (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'})`;
       throw this.failure(grant, { kind: 'http', status: response.status, error: undefined }, response, undefined, what);
     }
-    const oauthError = OAuthErrorSchema.safeParse(body);
-    throw this.failure(grant, { kind: 'http', status: response.status, error: oauthError.success ? oauthError.data.error : undefined }, response);
+    throw this.failure(grant, { kind: 'http', status: response.status, error: oauthErrorOf(body) }, response);
   }
 
   /** The typed error for a failed token request, as TOKEN_RULES classifies it. */
@@ -162,13 +159,5 @@ export class TokenClient {
       case 'token_response_invalid':
         return new TokenResponseInvalidError(`The provider answered the ${grant} grant with ${what ?? 'an invalid token response'}.`);
     }
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined; // empty or not JSON: TOKEN_RULES decides by status alone
   }
 }

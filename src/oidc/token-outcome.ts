@@ -1,6 +1,7 @@
 /**
  * What every token-endpoint answer means, for every grant (authorization_code, refresh_token, and
- * any later one): one ordered table, read top to bottom, first match wins. RFC 6749 §5.2 says an
+ * any later one), and every pushed authorization request's (RFC 9126 §2.3 uses the same error
+ * responses; a refused grant there is a refused request): one ordered table, read top to bottom, first match wins. RFC 6749 §5.2 says an
  * error answer is a 400 (401 for client authentication) with a JSON `error`; real providers and
  * what stands in front of them also send 403, 429, HTML, or nothing at all.
  */
@@ -67,6 +68,21 @@ const FALLBACK: TokenRule = { row: 4, when: () => true, outcome: 'provider_unava
 export function classifyTokenAnswer(answer: TokenAnswer): { readonly row: number; readonly outcome: TokenFailure } {
   const rule = TOKEN_RULES.find((r) => r.when(answer)) ?? FALLBACK;
   return { row: rule.row, outcome: rule.outcome };
+}
+
+/** The answer's body as JSON; undefined when empty or not JSON (TOKEN_RULES then decides by status alone). */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The OAuth `error` member of an error body (RFC 6749 §5.2), when there is a string one. */
+export function oauthErrorOf(body: unknown): string | undefined {
+  const error: unknown = typeof body === 'object' && body !== null ? Reflect.get(body, 'error') : undefined;
+  return typeof error === 'string' ? error : undefined;
 }
 
 /** The provider's Retry-After is honoured up to this; beyond, it is probably a mistake. */
