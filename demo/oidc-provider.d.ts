@@ -25,6 +25,11 @@ declare module 'oidc-provider' {
     token_endpoint_auth_method?: string;
     backchannel_logout_uri?: string;
     backchannel_logout_session_required?: boolean;
+    /** private_key_jwt: the client's public keys, by URL or inline. */
+    jwks_uri?: string;
+    jwks?: { keys: Array<Record<string, unknown>> };
+    id_token_signed_response_alg?: string;
+    dpop_bound_access_tokens?: boolean;
   }
 
   export interface Client {
@@ -66,6 +71,9 @@ declare module 'oidc-provider' {
       rpInitiatedLogout?: { enabled: boolean };
       backchannelLogout?: { enabled: boolean };
       clientCredentials?: { enabled: boolean };
+      pushedAuthorizationRequests?: { enabled: boolean; requirePushedAuthorizationRequests?: boolean };
+      fapi?: { enabled: boolean; profile: '2.0' | '1.0 Final' };
+      dPoP?: { enabled: boolean };
       resourceIndicators?: {
         enabled: boolean;
         defaultResource?: (ctx: unknown, client: Client, oneOf?: string[]) => Promise<string | string[] | undefined>;
@@ -78,6 +86,7 @@ declare module 'oidc-provider' {
     issueRefreshToken?: (ctx: unknown, client: Client, code: unknown) => Promise<boolean>;
     rotateRefreshToken?: boolean | ((ctx: unknown) => boolean);
     ttl?: Record<string, number>;
+    clientAuthMethods?: string[];
     /** `options.dispatcher` is oidc-provider's SSRF-guarded undici agent. */
     fetch?: (url: string, options: RequestInit) => Promise<Response>;
   }

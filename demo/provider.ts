@@ -13,13 +13,19 @@
  * each gets JWT access tokens whose `aud` is its resource (RFC 8707, RFC 9068); the gateway's client
  * may also use the client_credentials grant for them.
  *
+ * Key-based client authentication and FAPI 2.0 (see fapiSettings below): DEMO_CLIENT_JWKS_URI (the
+ * gateway's `/auth/jwks.json`) or DEMO_CLIENT_JWKS (a JWK Set, public keys) registers the client with
+ * `private_key_jwt` instead of its secret; DEMO_REQUIRE_PAR=true requires pushed authorization
+ * requests; DEMO_FAPI2=true is a FAPI 2.0 provider: the `fapi` 2.0 profile, PAR required,
+ * `private_key_jwt` only, DPoP-bound access tokens, ES256 ID tokens.
+ *
  * stdout carries exactly one line, `{"event":"listening","issuer":"http://127.0.0.1:PORT"}`, for the
  * process that started it; everything else goes to stderr.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
-import Provider, { errors, type Account, type Configuration, type Middleware } from 'oidc-provider';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import Provider, { errors, type Account, type ClientMetadata, type Configuration, type Middleware } from 'oidc-provider';
 
 type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post';
 
@@ -34,6 +40,7 @@ interface ProviderSettings {
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   /** Resource indicator → the scopes its tokens may carry. */
   resources: ReadonlyMap<string, readonly string[]>;
+  fapi: FapiSettings;
 }
 
 function readResources(value: string | undefined, audience: string, problems: string[]): Map<string, string[]> {
@@ -64,6 +71,7 @@ function readSettings(env: NodeJS.ProcessEnv): ProviderSettings {
   }
   const audience = env['DEMO_API_AUDIENCE'] ?? 'urn:bff-demo:api';
   const resources = readResources(env['DEMO_RESOURCES'], audience, problems);
+  const fapi = readFapiSettings(env, problems);
   if (problems.length > 0) throw new Error(`Invalid demo provider configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return {
     port,
@@ -75,8 +83,70 @@ function readSettings(env: NodeJS.ProcessEnv): ProviderSettings {
     resources,
     accessTokenTtlS,
     tokenEndpointAuthMethod: method === 'client_secret_post' ? 'client_secret_post' : 'client_secret_basic',
+    fapi,
   };
 }
+
+// ---- Key-based client authentication, PAR and FAPI 2.0 (DEMO_CLIENT_JWKS_URI, DEMO_CLIENT_JWKS,
+// DEMO_REQUIRE_PAR, DEMO_FAPI2): applied on top of the configuration below, nothing else changes.
+
+interface FapiSettings {
+  /** The client's keys for private_key_jwt: a URL (the gateway's /auth/jwks.json) or a JWK Set. */
+  clientKeys: { jwks_uri: string } | { jwks: { keys: JWK[] } } | undefined;
+  requirePar: boolean;
+  fapi2: boolean;
+}
+
+function readFapiSettings(env: NodeJS.ProcessEnv, problems: string[]): FapiSettings {
+  const flag = (name: string): boolean => {
+    const value = env[name] ?? 'false';
+    if (value !== 'true' && value !== 'false') problems.push(`${name} must be true or false (got "${value}")`);
+    return value === 'true';
+  };
+  const jwksUri = env['DEMO_CLIENT_JWKS_URI'];
+  const jwks = env['DEMO_CLIENT_JWKS'];
+  let clientKeys: FapiSettings['clientKeys'];
+  if (jwksUri !== undefined && jwks !== undefined) problems.push('set DEMO_CLIENT_JWKS_URI or DEMO_CLIENT_JWKS, not both');
+  else if (jwksUri !== undefined) {
+    if (!URL.canParse(jwksUri)) problems.push(`DEMO_CLIENT_JWKS_URI must be an absolute URL (got "${jwksUri}")`);
+    clientKeys = { jwks_uri: jwksUri };
+  } else if (jwks !== undefined) {
+    const set: unknown = JSON.parse(jwks);
+    const keys: unknown = typeof set === 'object' && set !== null ? Reflect.get(set, 'keys') : undefined;
+    if (!Array.isArray(keys)) problems.push('DEMO_CLIENT_JWKS must be a JWK Set ({"keys":[...]})');
+    else clientKeys = { jwks: { keys: keys.filter((k): k is JWK => typeof k === 'object' && k !== null) } };
+  }
+  const fapi2 = flag('DEMO_FAPI2');
+  if (fapi2 && clientKeys === undefined) problems.push('DEMO_FAPI2=true needs DEMO_CLIENT_JWKS_URI or DEMO_CLIENT_JWKS (private_key_jwt only)');
+  return { clientKeys, requirePar: flag('DEMO_REQUIRE_PAR') || fapi2, fapi2 };
+}
+
+/** The configuration with the client, features and client authentication methods FapiSettings asks for. */
+function withFapi(fapi: FapiSettings, configuration: Configuration): Configuration {
+  const clients = (configuration.clients ?? []).map((client): ClientMetadata => {
+    if (fapi.clientKeys === undefined) return client;
+    const { client_secret: _secret, ...rest } = client;
+    return {
+      ...rest,
+      token_endpoint_auth_method: 'private_key_jwt',
+      ...fapi.clientKeys,
+      // FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA; the provider's ES256 key signs them
+      ...(fapi.fapi2 ? { id_token_signed_response_alg: 'ES256', dpop_bound_access_tokens: true } : {}),
+    };
+  });
+  return {
+    ...configuration,
+    clients,
+    ...(fapi.fapi2 ? { clientAuthMethods: ['private_key_jwt'] } : {}),
+    features: {
+      ...configuration.features,
+      // RFC 9126 §5: discovery then says require_pushed_authorization_requests
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: fapi.requirePar },
+      ...(fapi.fapi2 ? { fapi: { enabled: true, profile: '2.0' }, dPoP: { enabled: true } } : {}),
+    },
+  };
+}
+// ---- end of the key-based client authentication, PAR and FAPI 2.0 block
 
 /** `alice` is the documented demo user; any other login signs in as a user named after it (tests use several). */
 function demoClaims(login: string): { sub: string } & Record<string, unknown> {
@@ -101,7 +171,7 @@ function configuration(settings: ProviderSettings, keys: Array<Record<string, un
   const { gatewayUrl, audience, accessTokenTtlS, resources } = settings;
   const resourceScopes = [...new Set([...resources.values()].flat())];
   const gatewayOrigin = new URL(gatewayUrl).origin;
-  return {
+  return withFapi(settings.fapi, {
     clients: [
       {
         client_id: settings.clientId,
@@ -179,7 +249,7 @@ function configuration(settings: ProviderSettings, keys: Array<Record<string, un
       delete unguarded.dispatcher;
       return fetch(url, unguarded);
     },
-  };
+  });
 }
 
 // The dev pages @import Google web fonts. Strip the import (nothing leaves the machine, nothing waits

@@ -15,6 +15,12 @@ export interface OpOptions {
    * tokens with its own `aud` (resource indicators and client credentials are always enabled).
    */
   resources?: Readonly<Record<string, string>>;
+  /** private_key_jwt instead of the secret: the client's keys by URL (the gateway's /auth/jwks.json) or as a JWK Set. */
+  clientKeys?: { readonly jwksUri: string } | { readonly jwks: { readonly keys: readonly object[] } };
+  /** Discovery says require_pushed_authorization_requests, and the provider refuses any other request. */
+  requirePar?: boolean;
+  /** A FAPI 2.0 provider (needs clientKeys): PAR, private_key_jwt only, DPoP-bound tokens. */
+  fapi2?: boolean;
 }
 
 export interface RunningOp {
@@ -49,6 +55,7 @@ export async function startOp(options: OpOptions): Promise<RunningOp> {
     DEMO_RESOURCES: Object.entries({ [AUDIENCE]: 'api', ...options.resources })
       .map(([resource, scopes]) => `${resource}=${scopes}`)
       .join(','),
+    ...fapiEnvironment(options),
   });
   try {
     const [, issuer] = await waitForLine(child, /^\{"event":"listening","issuer":"([^"]+)"\}$/);
@@ -58,6 +65,15 @@ export async function startOp(options: OpOptions): Promise<RunningOp> {
     await child.stop();
     throw error;
   }
+}
+
+function fapiEnvironment(options: OpOptions): Record<string, string> {
+  const keys = options.clientKeys;
+  return {
+    ...(keys === undefined ? {} : 'jwksUri' in keys ? { DEMO_CLIENT_JWKS_URI: keys.jwksUri } : { DEMO_CLIENT_JWKS: JSON.stringify(keys.jwks) }),
+    ...(options.requirePar === true ? { DEMO_REQUIRE_PAR: 'true' } : {}),
+    ...(options.fapi2 === true ? { DEMO_FAPI2: 'true' } : {}),
+  };
 }
 
 /** SIGTERM so the provider's own shutdown runs; SIGKILL if it has not exited within 5 s. */

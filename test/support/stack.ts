@@ -21,15 +21,16 @@ export interface Stack {
  * The real provider (its own process), a real upstream that verifies the Bearer token, and the real
  * gateway in this process, wired together on free loopback ports. `gatewayHost` is the host of the
  * gateway's PUBLIC_URL: `localhost` puts it on another site than pages served from 127.0.0.1.
+ * `opOptions` may depend on the gateway's URL (a client registered with its /auth/jwks.json).
  */
 export async function startStack(
   env: Environment | ((upstreamUrl: string) => Environment) = {},
-  opOptions: Partial<OpOptions> = {},
+  opOptions: Partial<OpOptions> | ((gatewayUrl: string) => Partial<OpOptions>) = {},
   gatewayHost: 'localhost' | '127.0.0.1' = '127.0.0.1',
 ): Promise<Stack> {
   const port = await freePort();
   const gatewayUrl = `http://${gatewayHost}:${port}`;
-  const op = await startOp({ gatewayUrl, ...opOptions });
+  const op = await startOp({ gatewayUrl, ...(typeof opOptions === 'function' ? opOptions(gatewayUrl) : opOptions) });
   const upstream = await startUpstream(op);
   const gateway = await startGateway({
     PORT: String(port),
