@@ -270,6 +270,61 @@ describe('loadConfig', () => {
   });
 });
 
+describe('client authentication and OIDC_PROFILE', () => {
+  const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const keyed: Environment = { ...valid, OIDC_CLIENT_SECRET: undefined, OIDC_TOKEN_ENDPOINT_AUTH_METHOD: 'private_key_jwt', OIDC_CLIENT_PRIVATE_KEY: pem };
+  const fapi2: Environment = { ...valid, OIDC_CLIENT_SECRET: undefined, OIDC_PROFILE: 'fapi2', OIDC_CLIENT_PRIVATE_KEY: pem };
+
+  it('requires OIDC_CLIENT_SECRET only for the secret methods, and the key for private_key_jwt', () => {
+    expect(problemsOf({ ...valid, OIDC_CLIENT_SECRET: undefined })).toEqual(['OIDC_CLIENT_SECRET: required with OIDC_TOKEN_ENDPOINT_AUTH_METHOD=client_secret_basic (or OIDC_CLIENT_SECRET_FILE)']);
+    expect(problemsOf({ ...keyed, OIDC_CLIENT_PRIVATE_KEY: undefined })).toEqual(['OIDC_CLIENT_PRIVATE_KEY: required with OIDC_TOKEN_ENDPOINT_AUTH_METHOD=private_key_jwt (or OIDC_CLIENT_PRIVATE_KEY_FILE)']);
+    const auth = loadConfig(keyed).oidc.clientAuth;
+    expect(auth.method === 'private_key_jwt' ? [auth.assertionAudience, auth.keys.map((k) => k.alg)] : undefined).toEqual(['issuer', ['ES256']]);
+  });
+
+  it('reads the key from OIDC_CLIENT_PRIVATE_KEY_FILE and names a bad one without echoing it', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'bff-key-')), 'key.pem');
+    writeFileSync(file, pem);
+    expect(loadConfig({ ...keyed, OIDC_CLIENT_PRIVATE_KEY: undefined, OIDC_CLIENT_PRIVATE_KEY_FILE: file }).oidc.clientAuth.method).toBe('private_key_jwt');
+    const garbled = pem.replace(/\n[A-Za-z0-9+/]{10}/, '\nAAAAAAAAAA');
+    const problems = problemsOf({ ...keyed, OIDC_CLIENT_PRIVATE_KEY: garbled });
+    expect(problems).toEqual(['OIDC_CLIENT_PRIVATE_KEY: key 1 cannot be read as a private key']);
+    expect(problems.join('')).not.toContain(garbled.split('\n')[2] ?? 'unreachable');
+  });
+
+  it('OIDC_PROFILE=fapi2 sets PAR always, private_key_jwt, DPoP, the iss parameter and FAPI ID-token algorithms', () => {
+    const { oidc } = loadConfig(fapi2);
+    expect(oidc).toMatchObject({ profile: 'fapi2', par: 'always', dpop: true, requireIssParameter: true, idTokenAlgs: ['PS256', 'ES256', 'EdDSA'] });
+    expect(oidc.clientAuth.method).toBe('private_key_jwt');
+    expect(problemsOf({ ...fapi2, OIDC_CLIENT_PRIVATE_KEY: undefined })).toEqual(['OIDC_CLIENT_PRIVATE_KEY: required with OIDC_PROFILE=fapi2 (private_key_jwt) (or OIDC_CLIENT_PRIVATE_KEY_FILE)']);
+  });
+
+  it('accepts settings that agree with OIDC_PROFILE=fapi2', () => {
+    const config = loadConfig({ ...fapi2, OIDC_PAR: 'always', OIDC_TOKEN_ENDPOINT_AUTH_METHOD: 'private_key_jwt', OIDC_DPOP: 'true', OIDC_ID_TOKEN_ALGS: 'ES256', OIDC_CLIENT_SIGNING_ALG: 'ES256', OIDC_CLIENT_ASSERTION_AUDIENCE: 'issuer' });
+    expect(config.oidc.idTokenAlgs).toEqual(['ES256']);
+  });
+
+  it.each([
+    [{ OIDC_PAR: 'never' }, 'OIDC_PAR: must be always under OIDC_PROFILE=fapi2 (got never)'],
+    [{ OIDC_PAR: 'auto' }, 'OIDC_PAR: must be always under OIDC_PROFILE=fapi2 (got auto)'],
+    [{ OIDC_TOKEN_ENDPOINT_AUTH_METHOD: 'client_secret_basic', OIDC_CLIENT_SECRET: 's' }, 'OIDC_TOKEN_ENDPOINT_AUTH_METHOD: must be private_key_jwt under OIDC_PROFILE=fapi2 (got client_secret_basic)'],
+    [{ OIDC_DPOP: 'false' }, 'OIDC_DPOP: must be true under OIDC_PROFILE=fapi2 (got false)'],
+    [{ OIDC_ID_TOKEN_ALGS: 'RS256,ES256' }, 'OIDC_ID_TOKEN_ALGS: must be among PS256, ES256, EdDSA under OIDC_PROFILE=fapi2 (got RS256)'],
+    [{ OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint' }, 'OIDC_CLIENT_ASSERTION_AUDIENCE: must be issuer under OIDC_PROFILE=fapi2 (got token_endpoint)'],
+    [{ OIDC_CLIENT_SIGNING_ALG: 'RS256', OIDC_CLIENT_PRIVATE_KEY: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() }, 'OIDC_CLIENT_SIGNING_ALG: must be PS256, ES256 or EdDSA under OIDC_PROFILE=fapi2 (got RS256)'],
+    [
+      { OIDC_CLIENT_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() },
+      'OIDC_CLIENT_PRIVATE_KEY: the signing key\'s algorithm ES384 is not allowed under OIDC_PROFILE=fapi2 (PS256, ES256 or EdDSA: an RSA, P-256 or Ed25519 key)',
+    ],
+  ])('refuses %j under OIDC_PROFILE=fapi2 in one line', (setting, line) => {
+    expect(problemsOf({ ...fapi2, ...setting })).toEqual([line]);
+  });
+
+  it('names every contradicting setting at once, one line each', () => {
+    expect(problemsOf({ ...fapi2, OIDC_PAR: 'never', OIDC_DPOP: 'false', OIDC_ID_TOKEN_ALGS: 'RS256' })).toHaveLength(3);
+  });
+});
+
 /** What loadConfig makes of an environment: the config, or the problems it names. */
 function outcome(env: Environment): unknown {
   try {

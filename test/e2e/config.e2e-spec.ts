@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,30 @@ describe('start-up configuration (node dist/main.js)', () => {
     expect(fromEnv.stderr.trim().split('\n')).toEqual([
       'config error: PROXY_ROUTES[0].anonymous: only a route with "token": "none" may be anonymous (a public route carrying a token would be an open relay)',
     ]);
+  });
+
+  it('exits 78 with one line per setting that contradicts OIDC_PROFILE=fapi2, the private key never echoed', async () => {
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const env = {
+      ...testEnvironment(),
+      OIDC_PROFILE: 'fapi2',
+      OIDC_CLIENT_PRIVATE_KEY: key,
+      OIDC_PAR: 'never',
+      OIDC_TOKEN_ENDPOINT_AUTH_METHOD: 'client_secret_post',
+      OIDC_DPOP: 'false',
+      OIDC_ID_TOKEN_ALGS: 'RS256,PS256',
+      OIDC_CLIENT_ASSERTION_AUDIENCE: 'token_endpoint',
+    };
+    const result = await runGatewayToExit(env);
+    expect(result.code).toBe(78);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      'config error: OIDC_PAR: must be always under OIDC_PROFILE=fapi2 (got never)',
+      'config error: OIDC_TOKEN_ENDPOINT_AUTH_METHOD: must be private_key_jwt under OIDC_PROFILE=fapi2 (got client_secret_post)',
+      'config error: OIDC_DPOP: must be true under OIDC_PROFILE=fapi2 (got false)',
+      'config error: OIDC_CLIENT_ASSERTION_AUDIENCE: must be issuer under OIDC_PROFILE=fapi2 (got token_endpoint)',
+      'config error: OIDC_ID_TOKEN_ALGS: must be among PS256, ES256, EdDSA under OIDC_PROFILE=fapi2 (got RS256)',
+    ]);
+    expect(result.stderr).not.toContain(key.split('\n')[1] ?? 'unreachable');
   });
 
   describe('with a valid environment', () => {
