@@ -100,6 +100,10 @@ function jwkEntries(name: string, value: string, problems: string[]): KeyEntry[]
 }
 
 function clientKey(where: string, entry: KeyEntry, settings: ClientKeySettings, problems: string[]): ClientKey | undefined {
+  if ('jwk' in entry && entry.jwk.kty === 'oct') {
+    problems.push(`${where} is a symmetric (oct) key; private_key_jwt needs an asymmetric one`);
+    return undefined;
+  }
   let privateKey: KeyObject;
   try {
     privateKey = 'pem' in entry ? createPrivateKey({ key: entry.pem, format: 'pem' }) : createPrivateKey({ key: entry.jwk, format: 'jwk' });
