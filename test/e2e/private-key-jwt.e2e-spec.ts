@@ -193,3 +193,23 @@ describe('/auth/jwks.json without private_key_jwt', () => {
     }
   });
 });
+
+describe('OIDC_PROFILE=fapi2 against oidc-provider in its FAPI 2.0 mode (the login itself needs DPoP)', () => {
+  const key = pkcs8('ec');
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ OIDC_PROFILE: 'fapi2', OIDC_CLIENT_PRIVATE_KEY: key, OIDC_CLIENT_SECRET: undefined }, (gatewayUrl) => ({ clientKeys: { jwksUri: `${gatewayUrl}/auth/jwks.json` }, fapi2: true }));
+  });
+  afterAll(async () => {
+    await stack.stop();
+  });
+
+  it('pushes the authorization request with an assertion whose aud is the issuer, and redirects with client_id and request_uri only', async () => {
+    const discovery = (await (await fetch(`${stack.op.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    expect(discovery).toMatchObject({ require_pushed_authorization_requests: true, token_endpoint_auth_methods_supported: ['private_key_jwt'] });
+    const res = await stack.browser().request(`${stack.gateway.url}/auth/login`);
+    expect(res.status).toBe(302);
+    const location = new URL(res.headers.get('location') ?? '');
+    expect([...location.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+  });
+});
