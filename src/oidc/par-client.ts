@@ -14,6 +14,30 @@ import { classifyTokenAnswer, oauthErrorOf, parseJson, parseRetryAfter, type Tok
 const ParResponseSchema = z.object({ request_uri: z.string().min(1), expires_in: z.coerce.number().positive() });
 
 /**
+ * An authorization URL split for RFC 9126: every parameter is pushed except the authorization
+ * endpoint's own query, which stays on the browser's redirect (RFC 9126 §4) beside client_id and request_uri.
+ */
+export function splitForPush(
+  authorizationUrl: string,
+  authorizationEndpoint: string,
+): { readonly pushed: Readonly<Record<string, readonly string[]>>; readonly redirect: (clientId: string, requestUri: string) => string } {
+  const own = new URL(authorizationEndpoint).searchParams;
+  const pushed: Record<string, string[]> = {};
+  for (const [name, value] of new URL(authorizationUrl).searchParams) {
+    if (!own.has(name)) (pushed[name] ??= []).push(value);
+  }
+  return {
+    pushed,
+    redirect: (clientId, requestUri) => {
+      const url = new URL(authorizationEndpoint);
+      url.searchParams.set('client_id', clientId);
+      url.searchParams.set('request_uri', requestUri);
+      return url.href;
+    },
+  };
+}
+
+/**
  * Pushed authorization requests (RFC 9126): the authorization request's parameters go to the
  * provider's PAR endpoint, client-authenticated, and the browser carries only `client_id` and the
  * `request_uri` it answers with, so nothing of the request (PKCE challenge, nonce, resources,
@@ -44,15 +68,9 @@ export class ParClient {
     const { document } = this.provider.get();
     const endpoint = document.pushed_authorization_request_endpoint;
     if (endpoint === undefined) throw new ProviderUnavailableError('The discovery document advertises no pushed_authorization_request_endpoint.');
-    const own = new URL(document.authorization_endpoint);
-    const pushed: Record<string, string[]> = {};
-    for (const [name, value] of new URL(authorizationUrl).searchParams) {
-      if (!own.searchParams.has(name)) (pushed[name] ??= []).push(value);
-    }
+    const { pushed, redirect } = splitForPush(authorizationUrl, document.authorization_endpoint);
     const requestUri = await this.tracing.inSpan('oidc.par', {}, () => this.push(endpoint, pushed));
-    own.searchParams.set('client_id', this.config.oidc.clientId);
-    own.searchParams.set('request_uri', requestUri);
-    return own.href;
+    return redirect(this.config.oidc.clientId, requestUri);
   }
 
   private async push(endpoint: string, params: Readonly<Record<string, readonly string[]>>): Promise<string> {
