@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { loadConfig, type Environment } from '../config/config.js';
 import { displayUrl, summarizeConfig } from './config-summary.js';
 
@@ -58,6 +59,14 @@ describe('summarizeConfig', () => {
     expect(tuned).toContain('; tenants tenant-a; end session at https://t.auth0.com/v2/logout (returnTo)');
     expect(tuned).toContain('; forwarded from /auth/login: kc_idp_hint; userinfo claims merged');
     expect(text).not.toMatch(/tenants|end session at|forwarded from|userinfo/);
+  });
+
+  it('shows private_key_jwt by key id and algorithm, and the profile, never key material', () => {
+    const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const config = loadConfig({ ...environment, OIDC_CLIENT_SECRET: undefined, OIDC_PROFILE: 'fapi2', OIDC_CLIENT_PRIVATE_KEY: pem, OIDC_CLIENT_KEY_ID: 'bff-2026' });
+    const summary = summarizeConfig(config).join('\n');
+    expect(summary).toContain('(private_key_jwt, aud issuer, keys bff-2026 (EdDSA)); profile fapi2; PAR always; DPoP');
+    expect(summary).not.toContain(pem.split('\n')[1] ?? 'unreachable');
   });
 
   it('fits on one screen', () => {

@@ -15,6 +15,7 @@ const REDACT_PATHS = [
   '*.refresh_token',
   '*.id_token',
   '*.client_secret',
+  '*.client_assertion',
   '*.code_verifier',
   '*.logout_token',
   'accessToken',
