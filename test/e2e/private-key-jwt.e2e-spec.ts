@@ -213,3 +213,23 @@ describe('OIDC_PROFILE=fapi2 against oidc-provider in its FAPI 2.0 mode (the log
     expect([...location.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
   });
 });
+
+describe('a pushed authorization request to a provider that has gone away', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ OIDC_TOKEN_ENDPOINT_AUTH_METHOD: 'private_key_jwt', OIDC_CLIENT_PRIVATE_KEY: pkcs8('ec'), OIDC_CLIENT_SECRET: undefined, OIDC_PAR: 'always' }, (gatewayUrl) => ({ clientKeys: { jwksUri: `${gatewayUrl}/auth/jwks.json` } }));
+    // discovery has loaded; now the provider stops answering
+    await stack.op.stop();
+  });
+  afterAll(async () => {
+    await stack.gateway.close();
+    await stack.upstream.close();
+  });
+
+  it('answers /auth/login 503 provider_unavailable with Retry-After', async () => {
+    const res = await fetch(`${stack.gateway.url}/auth/login`, { redirect: 'manual', headers: { accept: 'application/json' } });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(await problemOf(res)).toMatchObject({ code: 'provider_unavailable' });
+  });
+});
