@@ -4,7 +4,8 @@ import { sessionOf } from '../support/gateway-state.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
 import { startStack, type Stack } from '../support/stack.js';
-import { waitUntilReady } from '../support/wait.js';
+import { startRogueOp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type RogueOp } from '../support/rogue-op.js';
+import { eventually, waitUntilReady } from '../support/wait.js';
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
 
@@ -231,5 +232,27 @@ describe('a pushed authorization request to a provider that has gone away', () =
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
     expect(await problemOf(res)).toMatchObject({ code: 'provider_unavailable' });
+  });
+});
+
+describe('OIDC_PAR=always with a provider whose discovery names no PAR endpoint', () => {
+  let rogue: RogueOp;
+  let gateway: RunningGateway;
+  beforeAll(async () => {
+    rogue = await startRogueOp({ clientId: TEST_CLIENT_ID, clientSecret: TEST_CLIENT_SECRET });
+    gateway = await startGateway({ OIDC_ISSUER: rogue.issuer, OIDC_CLIENT_ID: TEST_CLIENT_ID, OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET, OIDC_PAR: 'always' });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await rogue.close();
+  });
+
+  it('stays unready, naming pushed_authorization_request_endpoint, and answers /auth/login 503', async () => {
+    await eventually(async () => Promise.resolve(gateway.logText().includes('OIDC_PAR=always, but the discovery document advertises no pushed_authorization_request_endpoint') ? true : undefined));
+    const ready = await fetch(`${gateway.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: 'not_ready', missing: ['oidc_discovery'] });
+    const login = await fetch(`${gateway.url}/auth/login`, { redirect: 'manual', headers: { accept: 'application/json' } });
+    expect(login.status).toBe(503);
   });
 });
