@@ -256,3 +256,30 @@ describe('OIDC_PAR=always with a provider whose discovery names no PAR endpoint'
     expect(login.status).toBe(503);
   });
 });
+
+describe('OIDC_PROFILE=fapi2 and the RFC 9207 iss parameter, with a provider that does not promise it', () => {
+  let rogue: RogueOp;
+  beforeAll(async () => {
+    rogue = await startRogueOp({ clientId: TEST_CLIENT_ID, clientSecret: TEST_CLIENT_SECRET });
+    rogue.discoveryOverrides = { authorization_response_iss_parameter_supported: false, pushed_authorization_request_endpoint: `${rogue.issuer}/par` };
+  });
+  afterAll(async () => {
+    await rogue.close();
+  });
+
+  async function callbackWithoutIss(env: Record<string, string | undefined>): Promise<string | undefined> {
+    const gateway = await startGateway({ OIDC_ISSUER: rogue.issuer, OIDC_CLIENT_ID: TEST_CLIENT_ID, OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET, ...env });
+    try {
+      await waitUntilReady(gateway.url);
+      const res = await fetch(`${gateway.url}/auth/callback?code=c&state=s`, { redirect: 'manual', headers: { accept: 'application/json' } });
+      return (await problemOf(res)).code;
+    } finally {
+      await gateway.close();
+    }
+  }
+
+  it('refuses an authorization response without iss under the profile (login_issuer_mismatch), not without it', async () => {
+    expect(await callbackWithoutIss({ OIDC_PROFILE: 'fapi2', OIDC_CLIENT_SECRET: undefined, OIDC_CLIENT_PRIVATE_KEY: pkcs8('ec') })).toBe('login_issuer_mismatch');
+    expect(await callbackWithoutIss({})).toBe('login_state_mismatch');
+  });
+});
