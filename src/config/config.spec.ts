@@ -282,6 +282,12 @@ describe('client authentication and OIDC_PROFILE', () => {
     expect(auth.method === 'private_key_jwt' ? [auth.assertionAudience, auth.keys.map((k) => k.alg)] : undefined).toEqual(['issuer', ['ES256']]);
   });
 
+  it('warns about a credential that is set but unused by the method', () => {
+    expect(loadConfig({ ...keyed, OIDC_CLIENT_SECRET: 'left-over' }).warnings).toContain('OIDC_CLIENT_SECRET is set but unused: the gateway authenticates with private_key_jwt');
+    expect(loadConfig({ ...valid, OIDC_CLIENT_PRIVATE_KEY: pem }).warnings).toContain('OIDC_CLIENT_PRIVATE_KEY is set but unused: OIDC_TOKEN_ENDPOINT_AUTH_METHOD is client_secret_basic');
+    expect(loadConfig(keyed).warnings).toEqual(loadConfig(valid).warnings);
+  });
+
   it('reads the key from OIDC_CLIENT_PRIVATE_KEY_FILE and names a bad one without echoing it', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'bff-key-')), 'key.pem');
     writeFileSync(file, pem);

@@ -288,6 +288,11 @@ export function loadConfig(env: Environment, cpus: () => number = availableCpus)
   }
   const profile = profileSettings(file.env, v, problems);
   const clientAuth = clientAuthConfig(file.env, v, profile, problems);
+  // a credential that is set but unused is most likely a method left at its default by mistake
+  if (clientAuth?.method === 'private_key_jwt' && v.OIDC_CLIENT_SECRET !== undefined) warnings.push('OIDC_CLIENT_SECRET is set but unused: the gateway authenticates with private_key_jwt');
+  if (clientAuth !== undefined && clientAuth.method !== 'private_key_jwt' && v.OIDC_CLIENT_PRIVATE_KEY !== undefined) {
+    warnings.push(`OIDC_CLIENT_PRIVATE_KEY is set but unused: OIDC_TOKEN_ENDPOINT_AUTH_METHOD is ${clientAuth.method}`);
+  }
   for (const alg of v.OIDC_ID_TOKEN_ALGS) {
     if (alg === 'none' || alg.startsWith('HS')) problems.push(`OIDC_ID_TOKEN_ALGS: "${alg}" is not allowed (no "none", no HMAC)`);
   }
