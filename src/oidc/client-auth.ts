@@ -24,8 +24,8 @@ export interface AssertionClaims {
 
 /**
  * An RFC 7523 client assertion: iss = sub = the client id, the audience, a fresh jti (the provider
- * refuses a replayed one), iat and exp 60 s later. `typ: JWT` (RFC 7519 §5.1) is what every
- * provider accepts; oidc-provider, Keycloak and Okta check none.
+ * refuses a replayed one), iat and exp 60 s later. `typ: JWT` (RFC 7519 §5.1), the common value in
+ * providers' own examples; oidc-provider does not check it.
  */
 export async function clientAssertion(key: ClientKey, claims: AssertionClaims): Promise<string> {
   const iat = Math.floor(claims.now / 1000);
