@@ -1,7 +1,8 @@
 /**
  * The local OpenID provider for `npm run demo` and the e2e tests: oidc-provider with one confidential
  * client (the gateway), the built-in login and consent pages (any login, any password), JWT access
- * tokens for the sample API, refresh tokens, RP-initiated and back-channel logout.
+ * tokens for the sample API, refresh tokens, RP-initiated and back-channel logout, and step-up
+ * (`acr_values` urn:bff-demo:pwd or urn:bff-demo:mfa; `max_age`).
  *
  *   node --import tsx demo/provider.ts
  *

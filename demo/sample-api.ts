@@ -1,7 +1,8 @@
 /**
  * The sample resource server behind the gateway: it verifies `Authorization: Bearer <JWT>` against the
  * provider's JWKS (RFC 9068 access tokens) and echoes what it received, so the demo shows the caller and
- * the tests can assert on exactly what the gateway forwarded.
+ * the tests can assert on exactly what the gateway forwarded. Paths under a step-up rule (DEMO_STEP_UP:
+ * `/api/transfers`) answer the RFC 9470 challenge unless the token's `acr` and `auth_time` meet it.
  *
  *   node --import tsx demo/sample-api.ts
  *
