@@ -65,7 +65,8 @@ export class AuthRoutes {
 
   /**
    * Starts the code flow: 302 to the provider. `returnTo` (a local path, else "/"), `prompt`
-   * (none, login, consent, select_account) and `login_hint` are optional. 503 while discovery is loading.
+   * (none, login, consent, select_account), `login_hint`, and the step-up's `acr_values` (each in
+   * OIDC_ACR_VALUES_ALLOWED) and `max_age` are optional. 503 while discovery is loading.
    */
   private async startLogin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     await reply.redirect(await this.login.start(request), 302);
