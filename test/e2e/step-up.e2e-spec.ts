@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startSampleApi, type RunningSampleApi } from '../../demo/sample-api.js';
 import { SESSION_STORE, type SessionStore } from '../../src/session/session-store.js';
 import type { BrowserClient } from '../support/browser.js';
@@ -12,6 +15,26 @@ const HARDWARE_KEY = 'urn:bff-demo:hwk';
 /** Asked for by an upstream, listed nowhere at the gateway. */
 const NOT_ALLOWED = 'urn:example:not-allowed';
 
+/** What the challenge upstream answers on /api/challenges/<name>: 401 with these WWW-Authenticate fields. */
+const CHALLENGES: Readonly<Record<string, readonly string[]>> = {
+  unterminated: [`Bearer error="insufficient_user_authentication", acr_values="${MFA}`],
+  duplicated: [`Bearer error="insufficient_user_authentication", acr_values="${MFA}", acr_values="${PASSWORD}"`],
+  dpop: ['DPoP algs="ES256", error="insufficient_user_authentication", max_age="0"'],
+  'two-fields': ['Basic realm="api"', `Bearer error="insufficient_user_authentication", acr_values="${MFA}"`],
+};
+
+/** A real upstream that answers every request with one of CHALLENGES, whatever the token. */
+async function startChallengeUpstream(): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    const name = (req.url ?? '').split('/').pop() ?? '';
+    res.setHeader('www-authenticate', [...(CHALLENGES[name] ?? ['Bearer error="invalid_token"'])]);
+    res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"challenge"}');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
 interface Me {
   readonly sub: string;
   readonly acr?: string;
@@ -22,13 +45,16 @@ interface Me {
 describe('step-up authentication through the real provider (acr_values, max_age, RFC 9470)', () => {
   let stack: Stack;
   let vault: RunningSampleApi;
+  let challenges: { url: string; server: Server };
 
   beforeAll(async () => {
     const vaultPort = await freePort();
+    challenges = await startChallengeUpstream();
     stack = await startStack((api) => ({
       OIDC_ACR_VALUES_ALLOWED: `${PASSWORD},${MFA},${HARDWARE_KEY}`,
       PROXY_ROUTES: JSON.stringify([
         { prefix: '/api/vault', target: `http://127.0.0.1:${vaultPort}` },
+        { prefix: '/api/challenges', target: challenges.url },
         { prefix: '/api', target: api },
       ]),
     }));
@@ -37,6 +63,8 @@ describe('step-up authentication through the real provider (acr_values, max_age,
   afterEach(() => stack.gateway.clock.reset());
   afterAll(async () => {
     await vault?.close();
+    challenges?.server.closeAllConnections();
+    challenges?.server.close();
     await stack?.stop();
   });
 
@@ -117,6 +145,23 @@ describe('step-up authentication through the real provider (acr_values, max_age,
     );
     expect(await response.json()).toEqual({ error: 'insufficient_user_authentication' });
     expect(vault.received.filter((r) => r.url === '/api/vault/open' && r.sub === 'alice')).toHaveLength(1);
+  });
+
+  it('reads the challenge among several fields and in the DPoP scheme, and passes a malformed one through unchanged', async () => {
+    const browser = await stack.signedIn();
+    for (const [name, loginUrl] of [
+      ['two-fields', '/auth/login?acr_values=urn%3Abff-demo%3Amfa'],
+      ['dpop', '/auth/login?max_age=0'],
+    ] as const) {
+      const response = await api(browser, `/api/challenges/${name}`);
+      expect([name, response.status]).toEqual([name, 401]);
+      expect(await response.json()).toMatchObject({ code: 'step_up_required', loginUrl });
+    }
+    for (const name of ['unterminated', 'duplicated']) {
+      const response = await api(browser, `/api/challenges/${name}`);
+      expect([name, response.status, response.headers.get('www-authenticate')]).toEqual([name, 401, CHALLENGES[name]?.join(', ')]);
+      expect(await response.text()).toBe('{"error":"challenge"}');
+    }
   });
 
   it('keeps the existing session when the provider answers with another acr than the step-up asked for (401 id_token_invalid)', async () => {
