@@ -42,7 +42,8 @@ export function authenticationClaims(idToken: string): AuthenticationClaims {
   return {
     ...(typeof acr === 'string' ? { acr } : {}),
     ...(Array.isArray(amr) && amr.every((method) => typeof method === 'string') ? { amr } : {}),
-    ...(typeof authTime === 'number' ? { auth_time: authTime } : {}),
+    // some providers send auth_time 0 for "not known" (glewlwyd)
+    ...(typeof authTime === 'number' && authTime > 0 ? { auth_time: authTime } : {}),
   };
 }
 
