@@ -55,6 +55,8 @@ describe('step-up authentication through the real provider (acr_values, max_age,
       PROXY_ROUTES: JSON.stringify([
         { prefix: '/api/vault', target: `http://127.0.0.1:${vaultPort}` },
         { prefix: '/api/challenges', target: challenges.url },
+        // the gateway's own client-credentials token: a challenge there is not about the user
+        { prefix: '/api/machine', target: challenges.url, token: 'client', resource: 'urn:bff-demo:api', scope: 'api' },
         { prefix: '/api', target: api },
       ]),
     }));
@@ -147,7 +149,7 @@ describe('step-up authentication through the real provider (acr_values, max_age,
     expect(vault.received.filter((r) => r.url === '/api/vault/open' && r.sub === 'alice')).toHaveLength(1);
   });
 
-  it('reads the challenge among several fields and in the DPoP scheme, and passes a malformed one through unchanged', async () => {
+  it('reads the challenge among several fields and in the DPoP scheme, and passes a malformed one, or one on a client-token route, through unchanged', async () => {
     const browser = await stack.signedIn();
     for (const [name, loginUrl] of [
       ['two-fields', '/auth/login?acr_values=urn%3Abff-demo%3Amfa'],
@@ -157,8 +159,9 @@ describe('step-up authentication through the real provider (acr_values, max_age,
       expect([name, response.status]).toEqual([name, 401]);
       expect(await response.json()).toMatchObject({ code: 'step_up_required', loginUrl });
     }
-    for (const name of ['unterminated', 'duplicated']) {
-      const response = await api(browser, `/api/challenges/${name}`);
+    for (const path of ['/api/challenges/unterminated', '/api/challenges/duplicated', '/api/machine/two-fields']) {
+      const name = path.split('/').pop() ?? '';
+      const response = await api(browser, path);
       expect([name, response.status, response.headers.get('www-authenticate')]).toEqual([name, 401, CHALLENGES[name]?.join(', ')]);
       expect(await response.text()).toBe('{"error":"challenge"}');
     }
