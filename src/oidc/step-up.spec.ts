@@ -3,7 +3,7 @@ import { parseAcrValues, parseMaxAge, stepUpLoginUrl } from './step-up.js';
 describe('step-up parameters', () => {
   it('accepts acr_values only when every value is allowed, once each, in the order given', () => {
     expect(parseAcrValues('b a  b', ['a', 'b'])).toEqual(['b', 'a']);
-    for (const raw of ['', '   ', 'a c', 'a'.repeat(1025)]) expect(parseAcrValues(raw, ['a', 'b'])).toBeUndefined();
+    for (const raw of ['', '   ', 'a c', 'a'.repeat(257)]) expect(parseAcrValues(raw, ['a', 'b'])).toBeUndefined();
     expect(parseAcrValues('a', [])).toBeUndefined();
   });
 

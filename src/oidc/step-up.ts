@@ -12,7 +12,8 @@ export interface StepUpRequest {
 
 /** As OIDC_EXTRA_AUTH_PARAMS's max_age: whole seconds, at most nine digits (about 31 years). */
 const MAX_AGE = /^\d{1,9}$/;
-const MAX_ACR_VALUES_LENGTH = 1024;
+// as other forwarded login parameters: the values ride in the sealed login cookie until the callback
+const MAX_ACR_VALUES_LENGTH = 256;
 
 /**
  * The values of a space-separated `acr_values`, or undefined when it is empty, oversized, or names
