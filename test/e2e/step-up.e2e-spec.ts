@@ -94,6 +94,20 @@ describe('step-up authentication through the real provider (acr_values, max_age,
     expect(body.auth_time).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
   });
 
+  it('sends max_age to the provider and accepts an auth_time within it', async () => {
+    const browser = await stack.signedIn();
+    const { record: before } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
+    const start = await browser.navigate(`${stack.gateway.url}/auth/login?max_age=0&returnTo=%2Fadmin`);
+    const authorization = start.visited.map((url) => new URL(url)).find((url) => url.origin === new URL(stack.op.issuer).origin);
+    expect(authorization?.searchParams.get('max_age')).toBe('0');
+    // (whether oidc-provider asks to sign in again depends on the second the last sign-in fell in)
+    const back = await browser.completeProviderInteraction(start);
+    expect(back.visited.at(-1)).toBe(`${stack.gateway.url}/admin`);
+    const { record: after } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
+    expect(after.id).not.toBe(before.id);
+    expect((await me(browser)).auth_time).toBeGreaterThanOrEqual(Math.floor(before.createdAt / 1000));
+  });
+
   it('refuses acr_values that OIDC_ACR_VALUES_ALLOWED does not list, and a bad max_age, before going to the provider', async () => {
     for (const query of [`acr_values=${encodeURIComponent(NOT_ALLOWED)}`, 'max_age=-1', 'max_age=1&max_age=2']) {
       const response = await stack.browser().request(`${stack.gateway.url}/auth/login?${query}`, { headers: { accept: 'application/json' } });
