@@ -87,11 +87,51 @@ declare module 'oidc-provider' {
     rotateRefreshToken?: boolean | ((ctx: unknown) => boolean);
     ttl?: Record<string, number>;
     clientAuthMethods?: string[];
+    /** acr_values_supported; the first is the default for clients (unused here). */
+    acrValues?: string[];
+    interactions?: { policy?: InteractionPolicy };
     /** `options.dispatcher` is oidc-provider's SSRF-guarded undici agent. */
     fetch?: (url: string, options: RequestInit) => Promise<Response>;
   }
 
+  /** What a login interaction ends with (provider.interactionFinished). */
+  export interface InteractionResults {
+    login?: { accountId: string; acr?: string; amr?: string[]; remember?: boolean; ts?: number };
+    [key: string]: unknown;
+  }
+
+  export interface InteractionDetails {
+    readonly uid: string;
+    readonly params: Readonly<Record<string, unknown>>;
+    readonly prompt: { readonly name: string };
+  }
+
+  /** The slice of OIDCContext an interaction check reads. */
+  export interface CheckContext {
+    readonly oidc: {
+      readonly params: Readonly<Record<string, unknown>>;
+      /** The provider session's acr. */
+      readonly acr: string | undefined;
+      /** Set once a login interaction finished in this request. */
+      readonly result?: { readonly login?: unknown };
+    };
+  }
+
+  export namespace interactionPolicy {
+    class Check {
+      constructor(reason: string, description: string, check: (ctx: CheckContext) => boolean | Promise<boolean>);
+    }
+    interface Prompt {
+      readonly name: string;
+      readonly checks: Check[] & { add(check: Check, index?: number): void };
+    }
+    function base(): InteractionPolicy;
+  }
+  export type InteractionPolicy = interactionPolicy.Prompt[] & { get(name: string): interactionPolicy.Prompt | undefined };
+
   export class Provider {
+    interactionFinished(req: IncomingMessage, res: ServerResponse, result: InteractionResults, options?: { mergeWithLastSubmission?: boolean }): Promise<void>;
+    interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>;
     constructor(issuer: string, configuration?: Configuration);
     readonly issuer: string;
     /** Koa's request listener for node:http. */

@@ -1,7 +1,8 @@
 /**
  * The local OpenID provider for `npm run demo` and the e2e tests: oidc-provider with one confidential
  * client (the gateway), the built-in login and consent pages (any login, any password), JWT access
- * tokens for the sample API, refresh tokens, RP-initiated and back-channel logout.
+ * tokens for the sample API, refresh tokens, RP-initiated and back-channel logout, and step-up
+ * (`acr_values` urn:bff-demo:pwd or urn:bff-demo:mfa; `max_age`).
  *
  *   node --import tsx demo/provider.ts
  *
@@ -25,7 +26,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import Provider, { errors, type Account, type ClientMetadata, type Configuration, type Middleware } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Account, type ClientMetadata, type Configuration, type InteractionPolicy, type Middleware } from 'oidc-provider';
 
 type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post';
 
@@ -156,6 +157,72 @@ function demoClaims(login: string): { sub: string } & Record<string, unknown> {
   return { sub: login, name: login };
 }
 
+// --- Step-up authentication (acr_values, max_age) -------------------------------------------
+// The demo login asserts one of two authentication levels: a password (the default), or password
+// plus a one-time code when the client asks for it with acr_values (the development login page asks
+// for neither: any password will do). oidc-provider honours max_age by itself (its login prompt).
+const ACR_PASSWORD = 'urn:bff-demo:pwd';
+const ACR_MFA = 'urn:bff-demo:mfa';
+/** acr → amr (RFC 8176 method names). */
+const AUTHENTICATION_LEVELS: ReadonlyMap<string, string[]> = new Map([
+  [ACR_PASSWORD, ['pwd']],
+  [ACR_MFA, ['pwd', 'otp']],
+]);
+
+/** The requested acr_values this provider can assert, in the client's order of preference. */
+function supportedAcrValues(acrValues: unknown): string[] {
+  return typeof acrValues === 'string' ? acrValues.split(' ').filter((value) => AUTHENTICATION_LEVELS.has(value)) : [];
+}
+
+/**
+ * acr_values are voluntary (OIDC Core §5.5.1.1), so oidc-provider does not prompt for them: this
+ * check makes the login prompt run again when the session's level is not one the client asked for
+ * and the provider can reach. Values it cannot reach are ignored, and the ID token then carries the
+ * session's acr (what real providers do; the gateway refuses that answer).
+ */
+function stepUpPolicy(): InteractionPolicy {
+  const policy = interactionPolicy.base();
+  policy.get('login')?.checks.add(
+    new interactionPolicy.Check('acr_values', 'the requested authentication level was not reached', (ctx) => {
+      const wanted = supportedAcrValues(ctx.oidc.params['acr_values']);
+      return wanted.length > 0 && !wanted.includes(ctx.oidc.acr ?? '') && ctx.oidc.result?.login === undefined;
+    }),
+  );
+  return policy;
+}
+
+/**
+ * The development login pages finish a login with `{ login: { accountId } }` only: the level the
+ * client asked for (the first it prefers that the provider has) is added here, so the session, the
+ * ID token and the access tokens carry its acr and amr.
+ */
+function assertRequestedLevel(provider: Provider): void {
+  const finish = provider.interactionFinished.bind(provider);
+  provider.interactionFinished = async (req, res, result, options) => {
+    if (result.login === undefined) return finish(req, res, result, options);
+    const { params } = await provider.interactionDetails(req, res);
+    const acr = supportedAcrValues(params['acr_values'])[0] ?? ACR_PASSWORD;
+    return finish(req, res, { ...result, login: { ...result.login, acr, amr: AUTHENTICATION_LEVELS.get(acr) ?? [] } }, options);
+  };
+}
+
+/**
+ * RFC 9068 §2.2.1: how the user authenticated, for the resource server's step-up decision (RFC 9470
+ * §4). oidc-provider keeps it on the code or refresh token the access token is issued from.
+ */
+function authenticationOf(ctx: unknown): Record<string, unknown> {
+  const oidc: unknown = typeof ctx === 'object' && ctx !== null ? Reflect.get(ctx, 'oidc') : undefined;
+  const entities: unknown = typeof oidc === 'object' && oidc !== null ? Reflect.get(oidc, 'entities') : undefined;
+  if (typeof entities !== 'object' || entities === null) return {};
+  const source: unknown = Reflect.get(entities, 'AuthorizationCode') ?? Reflect.get(entities, 'RefreshToken');
+  if (typeof source !== 'object' || source === null) return {};
+  const acr: unknown = Reflect.get(source, 'acr');
+  const amr: unknown = Reflect.get(source, 'amr');
+  const authTime: unknown = Reflect.get(source, 'authTime');
+  return { ...(typeof acr === 'string' ? { acr } : {}), ...(Array.isArray(amr) ? { amr } : {}), ...(typeof authTime === 'number' ? { auth_time: authTime } : {}) };
+}
+// --- end of step-up -------------------------------------------------------------------------
+
 /** Fresh per run: nothing signed by an earlier run verifies against this one. */
 async function signingKeys(): Promise<Array<Record<string, unknown>>> {
   return Promise.all(
@@ -189,7 +256,8 @@ function configuration(settings: ProviderSettings, keys: Array<Record<string, un
     jwks: { keys },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     claims: {
-      openid: ['sub'],
+      // how the user authenticated, in every ID token (as Keycloak and Entra ID do), not only when asked for
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       profile: ['name', 'given_name', 'family_name'],
       email: ['email', 'email_verified'],
     },
@@ -221,11 +289,14 @@ function configuration(settings: ProviderSettings, keys: Array<Record<string, un
     },
     findAccount: (_ctx, sub): Promise<Account> =>
       Promise.resolve({ accountId: sub, claims: () => Promise.resolve(demoClaims(sub)) }),
-    // Lets the sample API greet the caller by name from the access token alone.
-    extraTokenClaims: (_ctx, token) => {
-      const name = token.kind === 'AccessToken' && token.accountId !== undefined ? demoClaims(token.accountId)['name'] : undefined;
-      return Promise.resolve(typeof name === 'string' ? { name } : undefined);
+    // Lets the sample API greet the caller by name from the access token alone, and judge a step-up.
+    extraTokenClaims: (ctx, token) => {
+      if (token.kind !== 'AccessToken' || token.accountId === undefined) return Promise.resolve(undefined);
+      const name = demoClaims(token.accountId)['name'];
+      return Promise.resolve({ ...(typeof name === 'string' ? { name } : {}), ...authenticationOf(ctx) });
     },
+    acrValues: [...AUTHENTICATION_LEVELS.keys()],
+    interactions: { policy: stepUpPolicy() },
     // oidc-provider drops offline_access unless the request has prompt=consent (OIDC Core 11),
     // which the gateway does not send; any client allowed the refresh_token grant gets one. Such
     // tokens end with the provider session, so logging out at the provider also kills them.
@@ -307,6 +378,7 @@ async function main(): Promise<void> {
 
   const provider = new Provider(issuer, configuration(settings, keys));
   provider.use(offlinePages);
+  assertRequestedLevel(provider);
   for (const event of ['server_error', 'grant.error', 'authorization.error', 'end_session.error', 'revocation.error', 'backchannel.error']) {
     // Every oidc-provider error event passes (ctx, error, ...).
     provider.on(event, (_ctx: unknown, error: unknown) => logEvent(event, describeError(error)));

@@ -179,6 +179,8 @@ async function main(): Promise<void> {
         { prefix: '/api/orders', target: ordersUrl, resource: ordersAudience, scope: 'orders.read' },
         { prefix: '/api', target: apiUrl, resource: audience, scope: 'api' },
       ]),
+      // step-up: the levels the demo provider can assert (the sample API's /api/transfers asks for the second)
+      OIDC_ACR_VALUES_ALLOWED: 'urn:bff-demo:pwd,urn:bff-demo:mfa',
       LOG_FORMAT: env['LOG_FORMAT'] ?? 'pretty',
     }),
   );

@@ -1,7 +1,8 @@
 /**
  * The sample resource server behind the gateway: it verifies `Authorization: Bearer <JWT>` against the
  * provider's JWKS (RFC 9068 access tokens) and echoes what it received, so the demo shows the caller and
- * the tests can assert on exactly what the gateway forwarded.
+ * the tests can assert on exactly what the gateway forwarded. Paths under a step-up rule (DEMO_STEP_UP:
+ * `/api/transfers`) answer the RFC 9470 challenge unless the token's `acr` and `auth_time` meet it.
  *
  *   node --import tsx demo/sample-api.ts
  *
@@ -24,11 +25,26 @@ export interface ReceivedRequest {
   bodySha256: string;
 }
 
+/**
+ * RFC 9470 step-up: requests under `pathPrefix` need an access token whose `acr` is `acr` (and,
+ * with `maxAgeS`, whose `auth_time` is at most that old); others get the step-up challenge.
+ */
+export interface StepUpRule {
+  readonly pathPrefix: string;
+  readonly acr: string;
+  readonly maxAgeS?: number;
+}
+
+/** The demo's: a transfer needs the provider's password-plus-one-time-code level, from the last 5 minutes. */
+export const DEMO_STEP_UP: readonly StepUpRule[] = [{ pathPrefix: '/api/transfers', acr: 'urn:bff-demo:mfa', maxAgeS: 300 }];
+
 export interface SampleApiOptions {
   issuer: string;
   audience: string;
   port?: number;
   host?: string;
+  /** Default DEMO_STEP_UP. */
+  stepUp?: readonly StepUpRule[];
 }
 
 export interface RunningSampleApi {
@@ -41,6 +57,9 @@ export interface RunningSampleApi {
 interface Caller {
   sub: string;
   name: string | undefined;
+  acr: string | undefined;
+  /** Epoch seconds. */
+  authTime: number | undefined;
 }
 
 /** RFC 9068 §2.1 names RS256 as the baseline; the demo provider also holds an ES256 key. */
@@ -63,6 +82,12 @@ function jwksResolver(issuer: string): () => Promise<JWTVerifyGetKey> {
     });
     return jwks;
   };
+}
+
+function meetsStepUp(caller: Caller, rule: StepUpRule): boolean {
+  if (caller.acr !== rule.acr) return false;
+  if (rule.maxAgeS === undefined) return true;
+  return caller.authTime !== undefined && Date.now() / 1000 - caller.authTime <= rule.maxAgeS;
 }
 
 async function readBody(req: IncomingMessage): Promise<{ bytes: number; sha256: string }> {
@@ -100,6 +125,7 @@ export async function startSampleApi(options: SampleApiOptions): Promise<Running
   const { issuer, audience } = options;
   const jwks = jwksResolver(issuer);
   const received: ReceivedRequest[] = [];
+  const stepUpRules = options.stepUp ?? DEMO_STEP_UP;
 
   async function authenticate(authorization: string | undefined): Promise<Caller | undefined> {
     const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(authorization ?? '');
@@ -107,7 +133,13 @@ export async function startSampleApi(options: SampleApiOptions): Promise<Running
     try {
       const { payload } = await jwtVerify(match[1], await jwks(), { issuer, audience, typ: 'at+jwt', algorithms: ALGORITHMS, requiredClaims: ['exp', 'sub'] });
       if (typeof payload.sub !== 'string') return undefined;
-      return { sub: payload.sub, name: typeof payload['name'] === 'string' ? payload['name'] : undefined };
+      const { acr, auth_time: authTime } = payload;
+      return {
+        sub: payload.sub,
+        name: typeof payload['name'] === 'string' ? payload['name'] : undefined,
+        acr: typeof acr === 'string' ? acr : undefined,
+        authTime: typeof authTime === 'number' ? authTime : undefined,
+      };
     } catch (error) {
       // A bad token is the caller's problem (401); anything else (provider down) is ours.
       if (error instanceof joseErrors.JOSEError) return undefined;
@@ -125,9 +157,18 @@ export async function startSampleApi(options: SampleApiOptions): Promise<Running
       sendJson(res, 401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer error="invalid_token"' });
       return;
     }
+    const path = queryStart === -1 ? url : url.slice(0, queryStart);
+    const stepUp = stepUpRules.find((rule) => path === rule.pathPrefix || path.startsWith(`${rule.pathPrefix}/`));
+    if (stepUp !== undefined && !meetsStepUp(caller, stepUp)) {
+      // RFC 9470 §3: the level (and freshness) this resource needs, for the client to ask the provider for
+      const maxAge = stepUp.maxAgeS === undefined ? '' : `, max_age="${stepUp.maxAgeS}"`;
+      const challenge = `Bearer error="insufficient_user_authentication", error_description="A stronger or more recent authentication is required", acr_values="${stepUp.acr}"${maxAge}`;
+      sendJson(res, 401, { error: 'insufficient_user_authentication' }, { 'www-authenticate': challenge });
+      return;
+    }
     sendJson(res, 200, {
       method,
-      path: queryStart === -1 ? url : url.slice(0, queryStart),
+      path,
       query: queryObject(queryStart === -1 ? '' : url.slice(queryStart + 1)),
       // credentials are never echoed: this answer reaches the browser (tests read `received` instead)
       headers: withoutCredentials(req.headers),
@@ -137,6 +178,8 @@ export async function startSampleApi(options: SampleApiOptions): Promise<Running
       audience,
       bodyBytes: body.bytes,
       bodySha256: body.sha256,
+      // what a step-up resource accepted
+      ...(stepUp === undefined ? {} : { acr: caller.acr }),
     });
   }
 

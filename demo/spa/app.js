@@ -5,6 +5,7 @@
 //   GET  /auth/login?returnTo=...  navigate here to sign in
 //   GET  <logoutUrl from /auth/me> navigate here to sign out
 //   *    /api/...                  your API, called with fetch() and the header X-CSRF: 1
+//   401 step_up_required           the API wants a stronger sign-in: navigate to its loginUrl + &returnTo=...
 //
 // What this code never does is touch a token. The gateway keeps the access and refresh tokens on
 // the server and gives the browser only an HttpOnly session cookie, which JavaScript cannot read
@@ -27,6 +28,10 @@ const elements = {
   ordersAnswer: document.getElementById('orders-answer'),
   ordersSub: document.getElementById('orders-sub'),
   ordersResult: document.getElementById('orders-result'),
+  acr: document.getElementById('acr'),
+  transfer: document.getElementById('transfer'),
+  transferAnswer: document.getElementById('transfer-answer'),
+  transferAcr: document.getElementById('transfer-acr'),
   error: document.getElementById('error'),
 };
 
@@ -41,7 +46,7 @@ async function problemOf(response) {
   const type = response.headers.get('content-type') ?? '';
   if (type.includes('json')) {
     const body = await response.json().catch(() => ({}));
-    if (typeof body.title === 'string') return { title: body.title, code: body.code };
+    if (typeof body.title === 'string') return { title: body.title, code: body.code, loginUrl: body.loginUrl };
   }
   return { title: `Unexpected answer from the gateway (HTTP ${response.status})`, code: undefined };
 }
@@ -57,6 +62,7 @@ function showSignedOut(message = '') {
   elements.signedIn.hidden = true;
   elements.apiAnswer.hidden = true;
   elements.ordersAnswer.hidden = true;
+  elements.transferAnswer.hidden = true;
   elements.signedOut.hidden = false;
   showError(message);
 }
@@ -68,6 +74,8 @@ function showSignedIn(me) {
   const expiresAt = new Date(me.expiresAt);
   elements.expiresAt.dateTime = expiresAt.toISOString();
   elements.expiresAt.textContent = expiresAt.toLocaleString();
+  // How the user signed in (the ID token's acr), which a step-up raises; absent with some providers.
+  elements.acr.textContent = typeof me.acr === 'string' ? me.acr : 'not stated by the provider';
   elements.loading.hidden = true;
   elements.signedOut.hidden = true;
   elements.signedIn.hidden = false;
@@ -153,7 +161,40 @@ async function callApi() {
   }
 }
 
+/**
+ * Step-up authentication (RFC 9470): an API may answer that this action needs a stronger or more
+ * recent sign-in. The gateway turns that answer into 401 `step_up_required` with a `loginUrl` asking
+ * the provider for exactly that; the app navigates there with its own returnTo, and once back, the
+ * same call succeeds (the session was replaced by a stronger one).
+ */
+async function makeTransfer() {
+  elements.transfer.disabled = true;
+  try {
+    const response = await fetch('/api/transfers', { method: 'POST', headers: { 'X-CSRF': '1', Accept: 'application/json' } });
+    if (response.ok) {
+      const body = await response.json();
+      elements.transferAcr.textContent = body.acr;
+      elements.transferAnswer.hidden = false;
+      showError('');
+      return;
+    }
+    const problem = await problemOf(response);
+    if (problem.code === 'step_up_required' && typeof problem.loginUrl === 'string') {
+      const returnTo = window.location.pathname + window.location.search;
+      window.location.assign(`${problem.loginUrl}&returnTo=${encodeURIComponent(returnTo)}`);
+      return;
+    }
+    if (response.status === 401) showSignedOut(`${problem.title}: please sign in again.`);
+    else showError(problem.title);
+  } catch {
+    showError('The gateway cannot be reached. Check your connection and try again.');
+  } finally {
+    elements.transfer.disabled = false;
+  }
+}
+
 elements.signIn.addEventListener('click', signIn);
+elements.transfer.addEventListener('click', () => void makeTransfer());
 elements.signOut.addEventListener('click', signOut);
 elements.callApi.addEventListener('click', () => void callApi());
 

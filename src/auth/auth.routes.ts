@@ -5,6 +5,7 @@ import { CLOCK, type Clock } from '../common/clock.js';
 import { registerSecurityHeaders } from '../common/security-headers.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
+import { authenticationClaims, type AuthenticationClaims } from '../oidc/id-token.validator.js';
 import { SessionService } from '../session/session.service.js';
 import { registerSessionCookie } from '../session/session-cookie.js';
 import { sessionEndsAt } from '../session/session-timing.js';
@@ -14,8 +15,11 @@ import { loginRateLimit } from './login-rate-limit.js';
 import { LoginFlowService } from './login-flow.service.js';
 import { LogoutService } from './logout.service.js';
 
-/** GET /auth/me: who is signed in. Never a token. */
-export interface MeResponse {
+/**
+ * GET /auth/me: who is signed in, and how they authenticated (`acr`, `amr`, `auth_time` from the
+ * session's ID token, when it carries them: what a step-up changes). Never a token.
+ */
+export interface MeResponse extends AuthenticationClaims {
   readonly sub: string;
   readonly claims: Readonly<Record<string, unknown>>;
   /** ISO 8601: when the session ends if nothing else happens (idle or absolute, the earlier). */
@@ -61,7 +65,8 @@ export class AuthRoutes {
 
   /**
    * Starts the code flow: 302 to the provider. `returnTo` (a local path, else "/"), `prompt`
-   * (none, login, consent, select_account) and `login_hint` are optional. 503 while discovery is loading.
+   * (none, login, consent, select_account), `login_hint`, and the step-up's `acr_values` (each in
+   * OIDC_ACR_VALUES_ALLOWED) and `max_age` are optional. 503 while discovery is loading.
    */
   private async startLogin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     await reply.redirect(await this.login.start(request), 302);
@@ -78,6 +83,7 @@ export class AuthRoutes {
     return {
       sub: record.sub,
       claims: record.claims,
+      ...authenticationClaims(record.tokens.idToken),
       expiresAt: new Date(sessionEndsAt(record)).toISOString(),
       logoutUrl: `/auth/logout?sid=${encodeURIComponent(record.logoutValue)}`,
     };

@@ -52,12 +52,43 @@ describe('buildAuthorizationRequest', () => {
 
   it('forwards the parameters OIDC_LOGIN_PARAMS_ALLOWED lists, over OIDC_EXTRA_AUTH_PARAMS, and no others', () => {
     const settings = oidc({ OIDC_LOGIN_PARAMS_ALLOWED: 'kc_idp_hint,ui_locales', OIDC_EXTRA_AUTH_PARAMS: 'ui_locales=en&audience=a' });
-    const { params } = buildAuthorizationRequest(settings, { kc_idp_hint: 'github', ui_locales: 'fr', acr_values: 'mfa', nonce: 'forged', state: 'forged' }, NOW);
+    const { params } = buildAuthorizationRequest(settings, { kc_idp_hint: 'github', ui_locales: 'fr', claims: '{}', nonce: 'forged', state: 'forged' }, NOW);
     expect(params).toMatchObject({ kc_idp_hint: 'github', ui_locales: 'fr', audience: 'a' });
-    expect(params).not.toHaveProperty('acr_values');
+    expect(params).not.toHaveProperty('claims');
     expect(params['nonce']).not.toBe('forged');
     for (const query of [{ kc_idp_hint: ['a', 'b'] }, { kc_idp_hint: 'x'.repeat(257) }, { kc_idp_hint: 'a\r\nb' }]) {
       expect(() => buildAuthorizationRequest(settings, query, NOW)).toThrow(expect.objectContaining({ code: 'bad_request' }));
+    }
+  });
+
+  it('sends and records the step-up acr_values when OIDC_ACR_VALUES_ALLOWED lists each of them', () => {
+    const settings = oidc({ OIDC_ACR_VALUES_ALLOWED: 'urn:example:mfa,urn:example:hwk' });
+    const { params, transaction } = buildAuthorizationRequest(settings, { acr_values: 'urn:example:hwk  urn:example:mfa urn:example:hwk' }, NOW);
+    expect(params['acr_values']).toBe('urn:example:hwk urn:example:mfa');
+    expect(transaction.acrValues).toEqual(['urn:example:hwk', 'urn:example:mfa']);
+    expect(buildAuthorizationRequest(settings, {}, NOW).transaction).not.toHaveProperty('acrValues');
+    // a query value replaces one OIDC_EXTRA_AUTH_PARAMS sets
+    const configured = oidc({ OIDC_ACR_VALUES_ALLOWED: 'urn:example:mfa', OIDC_EXTRA_AUTH_PARAMS: 'acr_values=urn:example:pwd' });
+    expect(buildAuthorizationRequest(configured, { acr_values: 'urn:example:mfa' }, NOW).params['acr_values']).toBe('urn:example:mfa');
+  });
+
+  it('refuses acr_values that OIDC_ACR_VALUES_ALLOWED does not list (all of them when it is empty), repeated, empty or oversized', () => {
+    const settings = oidc({ OIDC_ACR_VALUES_ALLOWED: 'urn:example:mfa' });
+    for (const query of [{ acr_values: 'urn:example:mfa urn:example:other' }, { acr_values: ['urn:example:mfa', 'urn:example:mfa'] }, { acr_values: '' }, { acr_values: ' ' }, { acr_values: 'urn:example:mfa '.repeat(100) }]) {
+      expect(() => buildAuthorizationRequest(settings, query, NOW)).toThrow(expect.objectContaining({ code: 'bad_request', status: 400 }));
+    }
+    expect(() => buildAuthorizationRequest(oidc(), { acr_values: 'urn:example:mfa' }, NOW)).toThrow(expect.objectContaining({ code: 'bad_request', detail: expect.stringContaining('OIDC_ACR_VALUES_ALLOWED') }));
+  });
+
+  it('sends and records max_age from the query, the stricter one when OIDC_EXTRA_AUTH_PARAMS has one too', () => {
+    const fromQuery = buildAuthorizationRequest(oidc(), { max_age: '0' }, NOW);
+    expect(fromQuery.params['max_age']).toBe('0');
+    expect(fromQuery.transaction.maxAgeS).toBe(0);
+    const configured = oidc({ OIDC_EXTRA_AUTH_PARAMS: 'max_age=300' });
+    expect(buildAuthorizationRequest(configured, { max_age: '60' }, NOW)).toMatchObject({ params: { max_age: '60' }, transaction: { maxAgeS: 60 } });
+    expect(buildAuthorizationRequest(configured, { max_age: '3600' }, NOW)).toMatchObject({ params: { max_age: '300' }, transaction: { maxAgeS: 300 } });
+    for (const max_age of ['-1', '1.5', '1e3', ' 60', '', '1234567890', ['60', '60']]) {
+      expect(() => buildAuthorizationRequest(oidc(), { max_age }, NOW)).toThrow(expect.objectContaining({ code: 'bad_request', status: 400 }));
     }
   });
 

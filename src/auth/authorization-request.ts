@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import type { LoginTransaction } from './login-transaction.store.js';
 import { safeReturnTo } from './return-to.js';
 import { loginResourceParams } from '../config/route-policy.js';
+import { parseAcrValues, parseMaxAge } from '../oidc/step-up.js';
 
 export type Prompt = 'none' | 'login' | 'consent' | 'select_account';
 const PROMPTS: ReadonlySet<string> = new Set<Prompt>(['none', 'login', 'consent', 'select_account']);
@@ -25,7 +26,8 @@ export interface AuthorizationRequest {
 
 /**
  * Step 1 of a login: the parameters of the authorization request, from `/auth/login`'s query
- * (`returnTo`, `prompt`, `login_hint`, and those OIDC_LOGIN_PARAMS_ALLOWED lists) and the
+ * (`returnTo`, `prompt`, `login_hint`, the step-up's `acr_values` and `max_age`, and those
+ * OIDC_LOGIN_PARAMS_ALLOWED lists) and the
  * configuration. A forwarded parameter overrides OIDC_EXTRA_AUTH_PARAMS (so does `prompt`: the
  * strategy sets it last); protocol parameters are never forwarded (config refuses to list them).
  * 400 for a bad value.
@@ -37,6 +39,7 @@ export function buildAuthorizationRequest(oidc: Config['oidc'], query: Readonly<
   if (loginHint !== undefined && (typeof loginHint !== 'string' || loginHint.length > MAX_LOGIN_HINT_LENGTH)) {
     throw new BadRequestError(`login_hint must be a string of at most ${MAX_LOGIN_HINT_LENGTH} characters.`);
   }
+  const stepUp = stepUpParams(oidc, query);
   const transaction: LoginTransaction = {
     state: randomValue(),
     nonce: randomValue(),
@@ -44,7 +47,8 @@ export function buildAuthorizationRequest(oidc: Config['oidc'], query: Readonly<
     codeVerifier: randomValue(),
     returnTo: safeReturnTo(query['returnTo']),
     createdAt: now,
-    ...(oidc.maxAgeS === undefined ? {} : { maxAgeS: oidc.maxAgeS }),
+    ...(stepUp.maxAgeS === undefined ? {} : { maxAgeS: stepUp.maxAgeS }),
+    ...(stepUp.acrValues === undefined ? {} : { acrValues: stepUp.acrValues }),
   };
   return {
     transaction,
@@ -53,6 +57,8 @@ export function buildAuthorizationRequest(oidc: Config['oidc'], query: Readonly<
       // providers grant a resource at the token endpoint only if it was granted here (route tokens)
       ...loginResourceParams(oidc.loginResources),
       ...forwardedParams(oidc.loginParamsAllowed, query),
+      ...(stepUp.maxAgeS === undefined ? {} : { max_age: String(stepUp.maxAgeS) }),
+      ...(stepUp.acrValues === undefined ? {} : { acr_values: stepUp.acrValues.join(' ') }),
       nonce: transaction.nonce,
       // RFC 9700 §2.1.1: PKCE S256 for confidential clients too
       code_challenge: createHash('sha256').update(transaction.codeVerifier).digest('base64url'),
@@ -61,6 +67,34 @@ export function buildAuthorizationRequest(oidc: Config['oidc'], query: Readonly<
     prompt,
     loginHint,
   };
+}
+
+/**
+ * Step-up (OIDC Core §3.1.2.1): `acr_values` from the query, each listed in OIDC_ACR_VALUES_ALLOWED,
+ * and `max_age`; the stricter of the query's and OIDC_EXTRA_AUTH_PARAMS's max_age is sent, so a
+ * browser can ask for a more recent authentication than the configuration does, never a staler one.
+ */
+function stepUpParams(oidc: Config['oidc'], query: Readonly<Record<string, unknown>>): { acrValues?: string[]; maxAgeS?: number } {
+  const acrQuery = query['acr_values'];
+  let acrValues: string[] | undefined;
+  if (acrQuery !== undefined) {
+    acrValues = typeof acrQuery === 'string' ? parseAcrValues(acrQuery, oidc.acrValuesAllowed) : undefined;
+    if (acrValues === undefined) {
+      throw new BadRequestError(
+        oidc.acrValuesAllowed.length === 0
+          ? 'acr_values is not accepted: OIDC_ACR_VALUES_ALLOWED lists no values.'
+          : `acr_values must be given once, as space-separated values among: ${oidc.acrValuesAllowed.join(', ')}.`,
+      );
+    }
+  }
+  const maxAgeQuery = query['max_age'];
+  let maxAgeS = oidc.maxAgeS;
+  if (maxAgeQuery !== undefined) {
+    const requested = typeof maxAgeQuery === 'string' ? parseMaxAge(maxAgeQuery) : undefined;
+    if (requested === undefined) throw new BadRequestError('max_age must be given once, as whole seconds (0 to 999999999).');
+    maxAgeS = maxAgeS === undefined ? requested : Math.min(maxAgeS, requested);
+  }
+  return { ...(acrValues === undefined ? {} : { acrValues }), ...(maxAgeS === undefined ? {} : { maxAgeS }) };
 }
 
 function forwardedParams(allowed: readonly string[], query: Readonly<Record<string, unknown>>): Record<string, string> {

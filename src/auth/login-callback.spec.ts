@@ -76,4 +76,18 @@ describe('validateIdToken', () => {
       await expect(validateIdToken(() => Promise.resolve(claims), tokens, withMaxAge, now)).rejects.toMatchObject({ code: 'id_token_invalid' });
     }
   });
+
+  it('refuses an ID token whose acr is not among the acr_values the step-up asked for', async () => {
+    const stepUp: LoginTransaction = { ...transaction, acrValues: ['urn:example:mfa', 'urn:example:hwk'] };
+    for (const acr of ['urn:example:mfa', 'urn:example:hwk']) {
+      const claims = claimsWith({ acr });
+      await expect(validateIdToken(() => Promise.resolve(claims), tokens, stepUp, now)).resolves.toBe(claims);
+    }
+    for (const claims of [claimsWith({}), claimsWith({ acr: 'urn:example:pwd' }), claimsWith({ acr: ['urn:example:mfa'] }), claimsWith({ acr: '' })]) {
+      await expect(validateIdToken(() => Promise.resolve(claims), tokens, stepUp, now)).rejects.toMatchObject({ code: 'id_token_invalid', status: 401 });
+    }
+    // without acr_values any acr (or none) is the provider's business
+    const plain = claimsWith({ acr: 'urn:example:pwd' });
+    await expect(validateIdToken(() => Promise.resolve(plain), tokens, transaction, now)).resolves.toBe(plain);
+  });
 });

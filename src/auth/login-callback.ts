@@ -83,10 +83,15 @@ export type IdTokenCheck = (idToken: string, nonce: string) => Promise<IdTokenCl
  * Step 5: the ID token, validated against the nonce this browser's transaction sent. Without
  * max_age, auth_time is not needed and an absent or 0 one is tolerated (some providers send
  * either); with max_age it must be present and recent enough (OIDC Core §3.1.2.1, §3.1.3.7 step 13).
+ * A step-up's acr_values are voluntary for the provider (OIDC Core §5.5.1.1), so its answer is
+ * checked here: an `acr` other than those asked for is refused (§3.1.3.7 step 12).
  */
 export async function validateIdToken(check: IdTokenCheck, tokens: LoginTokens, transaction: LoginTransaction, now: { readonly ms: number; readonly skewS: number }): Promise<IdTokenClaims> {
   const claims = await check(tokens.id_token, transaction.nonce);
-  const { maxAgeS } = transaction;
+  const { maxAgeS, acrValues } = transaction;
+  if (acrValues !== undefined && !acrValues.some((value) => value === claims.acr)) {
+    throw new IdTokenInvalidError(`The sign-in did not reach the authentication level asked for: acr must be one of ${acrValues.join(', ')}.`);
+  }
   if (maxAgeS === undefined) return claims;
   const authTime = claims.auth_time;
   if (typeof authTime !== 'number' || authTime <= 0) throw new IdTokenInvalidError('max_age was requested, so the ID token must carry the authentication time (auth_time).');

@@ -12,8 +12,10 @@ const LoginTransactionSchema = z.object({
   codeVerifier: z.string(),
   returnTo: z.string(),
   createdAt: z.number(),
-  /** OIDC_EXTRA_AUTH_PARAMS's max_age when the login sent one: auth_time is then required. */
+  /** The max_age the login sent (the query's or OIDC_EXTRA_AUTH_PARAMS's): auth_time is then required. */
   maxAgeS: z.number().optional(),
+  /** The query's acr_values (step-up): the ID token's acr must be one of them. */
+  acrValues: z.array(z.string()).optional(),
 });
 export type LoginTransaction = z.infer<typeof LoginTransactionSchema>;
 const PendingSchema = z.array(LoginTransactionSchema);

@@ -53,12 +53,13 @@ describe('summarizeConfig', () => {
         OIDC_END_SESSION_REDIRECT_PARAM: 'returnTo',
         OIDC_ALLOWED_TENANTS: 'tenant-a',
         OIDC_LOGIN_PARAMS_ALLOWED: 'kc_idp_hint',
+        OIDC_ACR_VALUES_ALLOWED: 'gold,silver',
         OIDC_USERINFO: 'true',
       }),
     ).join('\n');
     expect(tuned).toContain('; tenants tenant-a; end session at https://t.auth0.com/v2/logout (returnTo)');
-    expect(tuned).toContain('; forwarded from /auth/login: kc_idp_hint; userinfo claims merged');
-    expect(text).not.toMatch(/tenants|end session at|forwarded from|userinfo/);
+    expect(tuned).toContain('; forwarded from /auth/login: kc_idp_hint; step-up to gold, silver; userinfo claims merged');
+    expect(text).not.toMatch(/tenants|end session at|forwarded from|step-up|userinfo/);
   });
 
   it('shows private_key_jwt by key id and algorithm, and the profile, never key material', () => {

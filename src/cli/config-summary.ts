@@ -52,7 +52,8 @@ function providerExtras({ oidc }: Config): string {
 
 function loginExtras({ oidc }: Config): string {
   const forwarded = oidc.loginParamsAllowed.length === 0 ? '' : `; forwarded from /auth/login: ${oidc.loginParamsAllowed.join(', ')}`;
-  return `${forwarded}${oidc.userinfo ? '; userinfo claims merged' : ''}`;
+  const stepUp = oidc.acrValuesAllowed.length === 0 ? '' : `; step-up to ${oidc.acrValuesAllowed.join(', ')}`;
+  return `${forwarded}${stepUp}${oidc.userinfo ? '; userinfo claims merged' : ''}`;
 }
 
 /** A route's policy as a deploy log shows it: only what differs from the defaults. */

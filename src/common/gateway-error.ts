@@ -9,6 +9,8 @@ export abstract class GatewayError extends Error {
   readonly operatorFault: boolean;
   /** The methods a 405's Allow header lists (RFC 9110 §15.5.6). */
   readonly allow: readonly string[] | undefined;
+  /** RFC 9457 §3.2 extension members the problem carries besides the standard ones (e.g. a step-up's `loginUrl`). */
+  readonly extensions: Readonly<Record<string, string>> | undefined;
 
   protected constructor(
     readonly status: number,
@@ -18,13 +20,14 @@ export abstract class GatewayError extends Error {
     readonly title: string,
     /** What went wrong for this request; shown to the client, so never internals or secrets. */
     readonly detail?: string,
-    options: { cause?: unknown; retryAfterS?: number; operatorFault?: boolean; allow?: readonly string[] } = {},
+    options: { cause?: unknown; retryAfterS?: number; operatorFault?: boolean; allow?: readonly string[]; extensions?: Readonly<Record<string, string>> } = {},
   ) {
     super(`${code}: ${detail ?? title}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.retryAfterS = options.retryAfterS;
     this.operatorFault = options.operatorFault ?? false;
     this.allow = options.allow;
+    this.extensions = options.extensions;
   }
 }
 

@@ -1,5 +1,6 @@
 import { BadRequestError } from './gateway-error.js';
-import { mapError, problemPage, rawProblemResponse, statusProblem, type Problem } from './problem.js';
+import { StepUpRequiredError } from '../proxy/proxy.errors.js';
+import { mapError, problemPage, rawProblemResponse, statusProblem, toProblem, type Problem } from './problem.js';
 
 describe('statusProblem (the one status table)', () => {
   it.each([
@@ -59,5 +60,21 @@ describe('problemPage', () => {
 
   it('escapes the URL it names', () => {
     expect(problemPage(mismatch, 'https://a.example/"><script>')).not.toContain('<script>');
+  });
+});
+
+describe('toProblem extension members (RFC 9457 §3.2)', () => {
+  it('carries an error\'s extension members, never over a standard member', () => {
+    expect(toProblem(mapError(new StepUpRequiredError('/auth/login?acr_values=mfa')), 'req-1')).toEqual({
+      type: '/problems/step_up_required',
+      title: 'Stronger authentication required',
+      status: 401,
+      code: 'step_up_required',
+      detail: expect.any(String),
+      instance: 'req-1',
+      loginUrl: '/auth/login?acr_values=mfa',
+    });
+    const mapped = { ...statusProblem(400), extensions: { status: '200', code: 'ok', instance: 'forged' } };
+    expect(toProblem(mapped, 'req-2')).toMatchObject({ status: 400, code: 'bad_request', instance: 'req-2' });
   });
 });

@@ -14,6 +14,8 @@ export interface Problem {
   readonly code: string;
   readonly detail?: string;
   readonly instance: string;
+  /** RFC 9457 §3.2 extension members (never one of the names above). */
+  readonly [extension: string]: unknown;
 }
 
 export interface Mapped {
@@ -24,6 +26,7 @@ export interface Mapped {
   readonly retryAfterS: number | undefined;
   /** Allow header of a 405. */
   readonly allow?: readonly string[] | undefined;
+  readonly extensions?: Readonly<Record<string, string>> | undefined;
 }
 
 /**
@@ -67,7 +70,7 @@ function statusOf(error: unknown): number | undefined {
  */
 export function mapError(error: unknown): Mapped {
   if (error instanceof GatewayError) {
-    return { status: error.status, code: error.code, title: error.title, detail: error.detail, retryAfterS: error.retryAfterS, allow: error.allow };
+    return { status: error.status, code: error.code, title: error.title, detail: error.detail, retryAfterS: error.retryAfterS, allow: error.allow, extensions: error.extensions };
   }
   const status = error instanceof HttpException ? error.getStatus() : statusOf(error);
   return statusProblem(status !== undefined && status >= 400 && status < 500 ? status : 500);
@@ -75,6 +78,8 @@ export function mapError(error: unknown): Mapped {
 
 export function toProblem(mapped: Mapped, requestId: string): Problem {
   return {
+    // first, so a member can never replace a standard one
+    ...mapped.extensions,
     type: `/problems/${mapped.code}`,
     title: mapped.title,
     status: mapped.status,

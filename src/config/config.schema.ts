@@ -141,6 +141,12 @@ export const variables = {
     description:
       'Authorization request parameters that `/auth/login` forwards from its own query, comma separated, e.g. `kc_idp_hint,ui_locales,login_hint` (at most 256 characters each, overriding `OIDC_EXTRA_AUTH_PARAMS`). Protocol parameters (state, nonce, PKCE, redirect_uri, scope, max_age, ...) are refused. `prompt` and `login_hint` are always forwarded.',
   },
+  OIDC_ACR_VALUES_ALLOWED: {
+    schema: csv.pipe(z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/, 'must be ACR values (visible ASCII without quotes, backslashes or spaces) separated by commas'))),
+    default: '',
+    description:
+      'Step-up authentication: the ACR values `/auth/login?acr_values=` may ask for (space separated there), comma separated here, e.g. `urn:example:mfa,phrh`. An ID token answering such a login must carry one of the values asked for in `acr`, else 401 `id_token_invalid`. An upstream\'s RFC 9470 challenge becomes 401 `step_up_required` only when every value it asks for is listed. Empty: `/auth/login` accepts no `acr_values`.',
+  },
   OIDC_USERINFO: {
     schema: bool,
     default: 'false',

@@ -185,6 +185,17 @@ describe('loadConfig', () => {
     ]);
     expect(problemsOf({ ...valid, OIDC_EXTRA_AUTH_PARAMS: 'max_age=soon' })).toEqual(['OIDC_EXTRA_AUTH_PARAMS: max_age must be a whole number of seconds']);
     expect(loadConfig({ ...valid, OIDC_EXTRA_AUTH_PARAMS: 'max_age=300' }).oidc.maxAgeS).toBe(300);
+    expect(problemsOf({ ...valid, OIDC_LOGIN_PARAMS_ALLOWED: 'acr_values' })).toEqual([
+      'OIDC_LOGIN_PARAMS_ALLOWED: "acr_values" is checked, not forwarded: list the values /auth/login may ask for in OIDC_ACR_VALUES_ALLOWED',
+    ]);
+  });
+
+  it('reads OIDC_ACR_VALUES_ALLOWED (empty by default) and refuses a value a header or query could not carry', () => {
+    expect(loadConfig(valid).oidc.acrValuesAllowed).toEqual([]);
+    expect(loadConfig({ ...valid, OIDC_ACR_VALUES_ALLOWED: 'urn:example:mfa, phrh' }).oidc.acrValuesAllowed).toEqual(['urn:example:mfa', 'phrh']);
+    for (const bad of ['a b', 'a"b', 'a\\b', 'x'.repeat(129)]) {
+      expect(problemsOf({ ...valid, OIDC_ACR_VALUES_ALLOWED: bad })).toEqual([expect.stringMatching(/^OIDC_ACR_VALUES_ALLOWED(\.0)?: must be ACR values/)]);
+    }
   });
 
   it('requires OIDC_ALLOWED_TENANTS for Entra ID\'s multi-tenant issuers, and takes tenant ids only', () => {

@@ -41,7 +41,7 @@ const RESERVED_AUTH_PARAMS = new Set([
  * and those that change what the tokens prove (max_age, claims, resource) or whose they are.
  */
 const PROTOCOL_AUTH_PARAMS = new Set([
-  ...RESERVED_AUTH_PARAMS, 'max_age', 'claims', 'id_token_hint', 'resource', 'code', 'iss', 'client_secret', 'client_assertion', 'client_assertion_type', 'grant_type', 'dpop_jkt',
+  ...RESERVED_AUTH_PARAMS, 'max_age', 'acr_values', 'claims', 'id_token_hint', 'resource', 'code', 'iss', 'client_secret', 'client_assertion', 'client_assertion_type', 'grant_type', 'dpop_jkt',
 ]);
 /** Entra ID's multi-tenant endpoints: their discovery issuer is a `{tenantid}` template. */
 const ENTRA_MULTI_TENANT = /^https:\/\/login\.microsoftonline\.com\/(common|organizations)(\/|$)/;
@@ -327,7 +327,8 @@ export function loadConfig(env: Environment, cpus: () => number = availableCpus)
   const maxAge = extraAuthParams['max_age'];
   if (maxAge !== undefined && !/^\d{1,9}$/.test(maxAge)) problems.push('OIDC_EXTRA_AUTH_PARAMS: max_age must be a whole number of seconds');
   for (const name of v.OIDC_LOGIN_PARAMS_ALLOWED) {
-    if (PROTOCOL_AUTH_PARAMS.has(name)) problems.push(`OIDC_LOGIN_PARAMS_ALLOWED: "${name}" is a protocol parameter and cannot come from the browser`);
+    if (name === 'acr_values') problems.push('OIDC_LOGIN_PARAMS_ALLOWED: "acr_values" is checked, not forwarded: list the values /auth/login may ask for in OIDC_ACR_VALUES_ALLOWED');
+    else if (PROTOCOL_AUTH_PARAMS.has(name)) problems.push(`OIDC_LOGIN_PARAMS_ALLOWED: "${name}" is a protocol parameter and cannot come from the browser`);
   }
   if (v.OIDC_ISSUER !== undefined && ENTRA_MULTI_TENANT.test(v.OIDC_ISSUER) && v.OIDC_ALLOWED_TENANTS.length === 0) {
     problems.push('OIDC_ALLOWED_TENANTS: required for a multi-tenant Entra ID issuer (/common, /organizations): list the tenant ids whose users may sign in');
@@ -411,6 +412,8 @@ function buildConfig(v: Complete, d: Derived) {
       endSessionRedirectParam: v.OIDC_END_SESSION_REDIRECT_PARAM,
       /** Query parameters /auth/login forwards to the authorization request. */
       loginParamsAllowed: v.OIDC_LOGIN_PARAMS_ALLOWED,
+      /** ACR values /auth/login may ask for (step-up), and an upstream's RFC 9470 challenge may name. */
+      acrValuesAllowed: v.OIDC_ACR_VALUES_ALLOWED,
       /** Tenants accepted when discovery's issuer is a `{tenantid}` template. */
       allowedTenants: v.OIDC_ALLOWED_TENANTS,
       userinfo: v.OIDC_USERINFO,

@@ -23,6 +23,30 @@ export function userClaims(claims: JWTPayload): Record<string, unknown> {
   return Object.fromEntries(Object.entries(claims).filter(([name]) => !PROTOCOL_CLAIMS.has(name)));
 }
 
+/** How the user authenticated (OIDC Core §2): the ID token's acr, amr and auth_time, where present and well-formed. */
+export interface AuthenticationClaims {
+  readonly acr?: string;
+  readonly amr?: readonly string[];
+  /** Epoch seconds. */
+  readonly auth_time?: number;
+}
+
+/**
+ * The authentication claims of an ID token the gateway validated (the session's current one): read
+ * from it rather than copied into the record, so a refreshed ID token's answer is the one shown.
+ */
+export function authenticationClaims(idToken: string): AuthenticationClaims {
+  const payload = decodePayload(idToken);
+  if (payload === undefined) return {};
+  const { acr, amr, auth_time: authTime } = payload;
+  return {
+    ...(typeof acr === 'string' ? { acr } : {}),
+    ...(Array.isArray(amr) && amr.every((method) => typeof method === 'string') ? { amr } : {}),
+    // some providers send auth_time 0 for "not known" (glewlwyd)
+    ...(typeof authTime === 'number' && authTime > 0 ? { auth_time: authTime } : {}),
+  };
+}
+
 /**
  * ID token validation per OIDC Core §3.1.3.7: signature against the provider's JWKS with an
  * algorithm allow-list, iss, aud, azp, exp, iat, nonce, sub. passport-openidconnect checks no

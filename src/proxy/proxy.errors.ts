@@ -63,3 +63,15 @@ export class UpgradeNotServedError extends GatewayError {
     super(404, 'not_found', 'Not found', 'No WebSocket is served at this path.');
   }
 }
+
+/**
+ * RFC 9470: the API asked for a stronger or more recent authentication than the session's. The SPA
+ * sends the user to `loginUrl` (appending `&returnTo=` with its own path) and retries afterwards.
+ */
+export class StepUpRequiredError extends GatewayError {
+  constructor(loginUrl: string) {
+    super(401, 'step_up_required', 'Stronger authentication required', 'The API needs a stronger or more recent sign-in: send the user to loginUrl, then try again.', {
+      extensions: { loginUrl },
+    });
+  }
+}

@@ -11,7 +11,9 @@ import { CONFIG } from '../config/config.module.js';
 import type { Config, ProxyRoute } from '../config/config.js';
 import { Metrics } from '../metrics/metrics.js';
 import { applyForwardingPolicy } from './forwarded-headers.js';
-import { InvalidUpstreamPathError, RequestBodyTooLargeError, UpstreamTimeoutError, UpstreamUnavailableError } from './proxy.errors.js';
+import { InvalidUpstreamPathError, RequestBodyTooLargeError, StepUpRequiredError, UpstreamTimeoutError, UpstreamUnavailableError } from './proxy.errors.js';
+import { stepUpChallenge } from './step-up-challenge.js';
+import { stepUpLoginUrl } from '../oidc/step-up.js';
 import { applyResponsePolicy, gatewayCookieMatcher, type ResponsePolicy } from './response-headers.js';
 import { trustedPeers } from '../common/client-address.js';
 import { refuseUpgrade } from './upgrade-refusal.js';
@@ -59,6 +61,12 @@ export interface Upstream {
   readonly unavailable: (cause: unknown) => GatewayError;
   /** Time allowed for the response headers (the route's `timeoutS`, else UPSTREAM_TIMEOUT_S). */
   readonly timeoutS: number;
+  /**
+   * The ACR values (OIDC_ACR_VALUES_ALLOWED) an RFC 9470 step-up challenge from this upstream may ask
+   * for, when it is answered with `step_up_required`; undefined where the user's token is not what
+   * the upstream judged (client-token routes, the SPA dev server): its 401s always pass through.
+   */
+  readonly stepUpAcrValues?: readonly string[] | undefined;
 }
 
 export interface UpstreamSockets {
@@ -115,7 +123,8 @@ export class ProxyService implements OnApplicationShutdown {
     // every call passes its own callback, so this only hears what http-proxy reports outside one
     this.proxy.on('error', (error) => this.log.debug(`proxy error outside an exchange: ${error.message}`));
     for (const route of config.proxy.routes) {
-      const policy = { timeoutS: route.timeoutS, varyCookie: route.token === 'user-or-none' };
+      const userToken = route.token === 'user' || route.token === 'user-or-none';
+      const policy = { timeoutS: route.timeoutS, varyCookie: route.token === 'user-or-none', stepUpAcrValues: userToken ? config.oidc.acrValuesAllowed : undefined };
       this.byRoute.set(route, this.createUpstream(route.prefix, route.target, route.passCookies, (cause) => new UpstreamUnavailableError(cause), policy));
     }
   }
@@ -132,7 +141,7 @@ export class ProxyService implements OnApplicationShutdown {
     target: string,
     passCookies: boolean,
     unavailable: (cause: unknown) => GatewayError,
-    policy: { readonly timeoutS?: number; readonly varyCookie?: boolean } = {},
+    policy: { readonly timeoutS?: number; readonly varyCookie?: boolean; readonly stepUpAcrValues?: readonly string[] | undefined } = {},
   ): Upstream {
     const url = new URL(target);
     const https = url.protocol === 'https:';
@@ -152,6 +161,7 @@ export class ProxyService implements OnApplicationShutdown {
       response: { passCookies, isGatewayCookie: this.isGatewayCookie, varyCookie: policy.varyCookie ?? false },
       unavailable,
       timeoutS: policy.timeoutS ?? this.config.proxy.timeoutS,
+      stepUpAcrValues: policy.stepUpAcrValues,
     };
     this.upstreams.push(upstream);
     return upstream;
@@ -216,6 +226,19 @@ export class ProxyService implements OnApplicationShutdown {
         return;
       }
       clearTimeout(timer);
+      // RFC 9470: only a 401 is read further, so other answers cost nothing
+      if (proxyRes.statusCode === 401 && upstream.stepUpAcrValues !== undefined) {
+        const stepUp = stepUpChallenge(proxyRes.headers['www-authenticate'], upstream.stepUpAcrValues);
+        if (stepUp !== undefined) {
+          settled = true;
+          endClientSpan(span, { 'http.response.status_code': 401 }, false);
+          // the challenge's body is not needed; ending the answer here keeps http-proxy from piping it
+          proxyRes.destroy();
+          log.debug({ event: 'step_up_required', upstream: upstream.name }, 'upstream asked for a step-up');
+          writeRawProblem(res, requestId, new StepUpRequiredError(stepUpLoginUrl(stepUp)));
+          return;
+        }
+      }
       applyResponsePolicy(proxyRes.headers, upstream.response, false);
       try {
         // written here rather than by http-proxy's header copy: a status or header Node refuses to

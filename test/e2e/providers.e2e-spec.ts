@@ -374,10 +374,10 @@ describe('Keycloak (/realms/demo)', () => {
   });
 
   it('forwards kc_idp_hint, ignores session_state, takes a lower-case token_type, and logs out with id_token_hint', async () => {
-    await fullFlow(p, { loginQuery: '?kc_idp_hint=github&ui_locales=de&acr_values=forged', rotates: true, endSessionPath: '/realms/demo/protocol/openid-connect/logout', revokes: true });
+    await fullFlow(p, { loginQuery: '?kc_idp_hint=github&ui_locales=de&claims=forged', rotates: true, endSessionPath: '/realms/demo/protocol/openid-connect/logout', revokes: true });
     const params = p.stack.rogue.authorizationRequests[0]?.params ?? {};
     expect(params).toMatchObject({ kc_idp_hint: 'github', ui_locales: 'de' });
-    expect(params).not.toHaveProperty('acr_values');
+    expect(params).not.toHaveProperty('claims');
     expect(p.stack.rogue.endSessionRequests[0]?.params).toMatchObject({ id_token_hint: expect.any(String), client_id: TEST_CLIENT_ID });
   });
 
