@@ -109,6 +109,7 @@ export const variables = {
     description:
       'At login, merge the userinfo endpoint\'s claims into the session\'s (the ID token\'s win where both have one); its `sub` must equal the ID token\'s, else 502 `userinfo_invalid`. For providers whose ID tokens carry few claims (Google, Entra ID).',
   },
+  OIDC_DPOP: { schema: bool, default: 'false', description: 'Sender-constrain tokens with DPoP (RFC 9449): one key pair per session.' },
   OIDC_ALLOWED_TENANTS: {
     schema: csv.pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be tenant ids separated by commas'))),
     default: '',

@@ -319,6 +319,8 @@ function buildConfig(v: Complete, d: Derived) {
       /** Tenants accepted when discovery's issuer is a `{tenantid}` template. */
       allowedTenants: v.OIDC_ALLOWED_TENANTS,
       userinfo: v.OIDC_USERINFO,
+      /** RFC 9449: each session's tokens are bound to its own key pair; upstream calls carry a DPoP proof. */
+      dpop: v.OIDC_DPOP,
       /** From OIDC_EXTRA_AUTH_PARAMS: when set, ID tokens must carry a recent enough auth_time. */
       maxAgeS: d.extraAuthParams['max_age'] === undefined ? undefined : Number(d.extraAuthParams['max_age']),
       httpTimeoutS: v.OIDC_DISCOVERY_TIMEOUT_S,
