@@ -30,6 +30,9 @@ export interface ProofClaims {
 }
 
 const HEADER_TYP = 'dpop+jwt';
+/** Imported keys kept in memory (about 1 KB each), by private scalar: the busiest sessions' keys. */
+const MAX_IMPORTED_KEYS = 10_000;
+const imported = new Map<string, DpopKey>();
 
 /** A DPoP key pair, ready to sign proofs. */
 export class DpopKey {
@@ -51,9 +54,20 @@ export class DpopKey {
     return new DpopKey(privateKey, DpopPrivateJwkSchema.parse(privateKey.export({ format: 'jwk' })));
   }
 
-  /** The key a sealed JWK holds. */
+  /**
+   * The key a sealed JWK holds. Importing a JWK costs more than signing a proof, and a session's
+   * key is used on each of its requests: imported keys are kept, a bounded number of them.
+   */
   static fromJwk(jwk: DpopPrivateJwk): DpopKey {
-    return new DpopKey(createPrivateKey({ key: jwk, format: 'jwk' }), jwk);
+    const cached = imported.get(jwk.d);
+    if (cached !== undefined) return cached;
+    const key = new DpopKey(createPrivateKey({ key: jwk, format: 'jwk' }), jwk);
+    imported.set(jwk.d, key);
+    if (imported.size > MAX_IMPORTED_KEYS) {
+      const oldest = imported.keys().next();
+      if (oldest.done !== true) imported.delete(oldest.value);
+    }
+    return key;
   }
 
   /** RFC 7638 thumbprint of the public key: the authorization request's `dpop_jkt`, the token's `cnf.jkt`. */
@@ -167,4 +181,32 @@ export function upstreamNonceChallenge(status: number | undefined, headers: Read
   const challenge = headers['www-authenticate'];
   const challenges = Array.isArray(challenge) ? challenge.join(', ') : (challenge ?? '');
   return /(^|[\s,])DPoP\s[^]*error\s*=\s*"?use_dpop_nonce"?/i.test(challenges) ? nonce : undefined;
+}
+
+/** How one request to the provider (token or PAR endpoint) is sent with DPoP. */
+export interface DpopRequest {
+  readonly key: DpopKey;
+  /** The endpoint's URL: the proof's htu (htm is POST). */
+  readonly endpoint: string;
+  /** The provider's nonces, kept per process, by the endpoint's origin. */
+  readonly nonces: DpopNonces;
+  readonly now: () => number;
+}
+
+/**
+ * Sends a POST with a fresh proof (and the provider's latest nonce), takes any new nonce it offers,
+ * and answers a `use_dpop_nonce` challenge (RFC 9449 §8) with exactly one more request carrying
+ * the nonce. `send` adds the headers it is given to its request.
+ */
+export async function sendWithDpop(request: DpopRequest, send: (headers: Readonly<Record<string, string>>) => Promise<Response>): Promise<Response> {
+  const { key, endpoint, nonces, now } = request;
+  const server = new URL(endpoint).origin;
+  const first = await send(dpopProofHeader(key, endpoint, now(), nonces.get(server)));
+  nonces.remember(server, first.headers.get('dpop-nonce'));
+  const nonce = await providerNonceChallenge(first);
+  if (nonce === undefined) return first;
+  await first.body?.cancel();
+  const second = await send(dpopProofHeader(key, endpoint, now(), nonce));
+  nonces.remember(server, second.headers.get('dpop-nonce'));
+  return second;
 }
