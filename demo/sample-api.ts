@@ -189,7 +189,7 @@ export async function startSampleApi(options: SampleApiOptions): Promise<Running
     }
     if (typeof payload.sub !== 'string') return invalidToken;
     const cnf = payload['cnf'];
-    const jkt = typeof cnf === 'object' && cnf !== null ? Reflect.get(cnf, 'jkt') : undefined;
+    const jkt: unknown = typeof cnf === 'object' && cnf !== null ? Reflect.get(cnf, 'jkt') : undefined;
     const dpop = scheme.toLowerCase() === 'dpop';
     // RFC 9449 §7.1: a DPoP-bound token is no bearer token, and the DPoP scheme needs a bound one
     if ((typeof jkt === 'string') !== dpop) {
