@@ -3,10 +3,12 @@ import { decodeJwt } from 'jose';
 import { startSampleApi, type ReceivedRequest, type RunningSampleApi } from '../../demo/sample-api.js';
 import { DpopKey, jwkThumbprint } from '../../src/oidc/dpop.js';
 import { BrowserClient } from '../support/browser.js';
+import { startBehaviourUpstream, type TestUpstream } from '../support/fault-upstreams.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { sessionOf } from '../support/gateway-state.js';
 import { startOp, type RunningOp } from '../support/op.js';
 import { freePort } from '../support/ports.js';
+import { cookieHeader, upgradeAndEcho } from '../support/raw-http.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { waitUntilReady } from '../support/wait.js';
@@ -24,15 +26,20 @@ const dpopToken = (request: ReceivedRequest | undefined): string => header(reque
 
 describe('DPoP (RFC 9449): one key per session, against oidc-provider with DPoP on', () => {
   let stack: Stack;
+  let behaviour: TestUpstream;
   beforeAll(async () => {
-    // tokens live 60 s and are refreshed 30 s before expiry; the gateway's clock ages them
-    stack = await startStack({ OIDC_DPOP: 'true', TOKEN_REFRESH_SKEW_S: '30' }, { accessTokenTtlS: 60 });
+    behaviour = await startBehaviourUpstream();
+    // tokens live 60 s and are refreshed 30 s before expiry; the gateway's clock ages them; /api/b
+    // is a WebSocket echo server that records what it received
+    const routes = (sampleApi: string): string => JSON.stringify([{ prefix: '/api/b', target: behaviour.url }, { prefix: '/api', target: sampleApi }]);
+    stack = await startStack((sampleApi) => ({ OIDC_DPOP: 'true', TOKEN_REFRESH_SKEW_S: '30', PROXY_ROUTES: routes(sampleApi) }), { accessTokenTtlS: 60 });
   });
   afterEach(() => {
     stack.gateway.clock.reset();
   });
   afterAll(async () => {
     await stack.stop();
+    await behaviour.close();
   });
 
   async function signIn(login = 'alice'): Promise<{ browser: BrowserClient; authorizationUrl: URL }> {
@@ -61,12 +68,24 @@ describe('DPoP (RFC 9449): one key per session, against oidc-provider with DPoP 
     expect(decodeJwt(header(received, 'dpop'))).toMatchObject({ htm: 'GET', htu: `${stack.upstream.url}/api/orders/7` });
   });
 
+  it('sends a WebSocket handshake to /api with Authorization: DPoP and a proof for GET on the route target', async () => {
+    const { browser } = await signIn();
+    const { record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
+    const cookie = await cookieHeader(browser, stack.gateway.url);
+    const { statusLine, echoed } = await upgradeAndEcho(stack.gateway.url, '/api/b/socket?x=1', { cookie, origin: new URL(stack.gateway.url).origin }, 'ping');
+    expect(statusLine).toContain(' 101 ');
+    expect(echoed).toBe('ping');
+    const seen = behaviour.seen.at(-1)?.headers;
+    expect(seen?.authorization).toBe(`DPoP ${record.tokens.accessToken}`);
+    expect(decodeJwt(String(seen?.['dpop']))).toMatchObject({ htm: 'GET', htu: `${behaviour.url}/api/b/socket` });
+  });
+
   it('gives two sessions two keys: their tokens carry different cnf.jkt', async () => {
     const first = await signIn('alice');
     const second = await signIn('bob');
-    expect((await api(first.browser, `${stack.gateway.url}/api/a`)).status).toBe(200);
+    expect((await api(first.browser, `${stack.gateway.url}/api/first`)).status).toBe(200);
     const firstJkt = stack.upstream.received.at(-1)?.jkt;
-    expect((await api(second.browser, `${stack.gateway.url}/api/b`)).status).toBe(200);
+    expect((await api(second.browser, `${stack.gateway.url}/api/second`)).status).toBe(200);
     const secondJkt = stack.upstream.received.at(-1)?.jkt;
     expect(firstJkt).toEqual(expect.any(String));
     expect(secondJkt).toEqual(expect.any(String));
