@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { decodeJwt } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { startSampleApi, type ReceivedRequest, type RunningSampleApi } from '../../demo/sample-api.js';
 import { DpopKey, jwkThumbprint } from '../../src/oidc/dpop.js';
 import { BrowserClient } from '../support/browser.js';
@@ -31,7 +31,14 @@ describe('DPoP (RFC 9449): one key per session, against oidc-provider with DPoP 
     behaviour = await startBehaviourUpstream();
     // tokens live 60 s and are refreshed 30 s before expiry; the gateway's clock ages them; /api/b
     // is a WebSocket echo server that records what it received
-    const routes = (sampleApi: string): string => JSON.stringify([{ prefix: '/api/b', target: behaviour.url }, { prefix: '/api', target: sampleApi }]);
+    // /api/own gets a token of its own (refresh-token grant with a resource), /api/b/client the gateway's client-credentials token
+    const routes = (sampleApi: string): string =>
+      JSON.stringify([
+        { prefix: '/api/b/client', target: behaviour.url, token: 'client', resource: 'urn:bff-demo:api' },
+        { prefix: '/api/b', target: behaviour.url },
+        { prefix: '/api/own', target: sampleApi, resource: 'urn:bff-demo:api', scope: 'api' },
+        { prefix: '/api', target: sampleApi },
+      ]);
     stack = await startStack((sampleApi) => ({ OIDC_DPOP: 'true', TOKEN_REFRESH_SKEW_S: '30', PROXY_ROUTES: routes(sampleApi) }), { accessTokenTtlS: 60 });
   });
   afterEach(() => {
@@ -78,6 +85,29 @@ describe('DPoP (RFC 9449): one key per session, against oidc-provider with DPoP 
     const seen = behaviour.seen.at(-1)?.headers;
     expect(seen?.authorization).toBe(`DPoP ${record.tokens.accessToken}`);
     expect(decodeJwt(String(seen?.['dpop']))).toMatchObject({ htm: 'GET', htu: `${behaviour.url}/api/b/socket` });
+  });
+
+  it('binds a route\'s own token to the session\'s key, and client tokens to one key of the process', async () => {
+    const alice = await signIn('alice');
+    const bob = await signIn('bob');
+    const { record } = await sessionOf(stack.gateway.app, alice.browser, stack.gateway.url);
+    expect((await api(alice.browser, `${stack.gateway.url}/api/own/x`)).status).toBe(200);
+    const own = stack.upstream.received.at(-1);
+    expect(dpopToken(own)).not.toBe(record.tokens.accessToken);
+    expect(own?.jkt).toBe(jwkThumbprint(record.dpopKey ?? { crv: 'P-256', kty: 'EC', x: '', y: '' }));
+
+    const clientJkt = async (browser: BrowserClient): Promise<unknown> => {
+      expect((await api(browser, `${stack.gateway.url}/api/b/client/x`)).status).toBe(200);
+      const seen = behaviour.seen.at(-1)?.headers;
+      const token = String(seen?.authorization).replace(/^DPoP /, '');
+      const proofKey = decodeProtectedHeader(String(seen?.['dpop'])).jwk;
+      const jkt = decodeJwt(token)['cnf'];
+      expect(jkt).toEqual({ jkt: jwkThumbprint({ crv: 'P-256', kty: 'EC', x: String(proofKey?.x), y: String(proofKey?.y) }) });
+      return jkt;
+    };
+    const forAlice = await clientJkt(alice.browser);
+    expect(await clientJkt(bob.browser)).toEqual(forAlice);
+    expect(forAlice).not.toEqual({ jkt: own?.jkt });
   });
 
   it('gives two sessions two keys: their tokens carry different cnf.jkt', async () => {
