@@ -6,6 +6,8 @@
  *   gateway    `node dist/main.js` /api/* with a signed-in session (cookie + X-CSRF: 1)
  *   gatewayWorkers  with --workers N only: the same gateway with WORKERS=N (node:cluster), measured
  *              right after `gateway`; both then run on a Redis store, which more than one worker needs
+ *   gatewayDpop with --dpop only: the same gateway with OIDC_DPOP=true (DPoP-bound tokens, a proof
+ *              signed per upstream request), measured right after `gateway`
  *
  * Every server is a fresh process in every repetition and the three are measured one after the other
  * within it, because a restarted Node process can run ±15% faster or slower for its whole life: the
@@ -14,12 +16,13 @@
  *
  *   node --import tsx bench/run.ts [--smoke] [--reps N] [--duration S] [--warmup S] [--connections C]
  *                                  [--log-level L] [--out FILE] [--main FILE] [--gateway-node-arg=ARG ...]
- *                                  [--profile gateway|bareProxy] [--workers N] [--tracing]
+ *                                  [--profile gateway|bareProxy] [--workers N] [--tracing] [--dpop]
  *
  * --smoke: 1 repetition of 2 s, no target check; exits non-zero only when something broke.
  * --main FILE: the gateway build to run instead of dist/main.js (to compare a change).
  * --gateway-node-arg=ARG: a node option for the gateway process only (repeatable).
  * --tracing: tracing on in the gateway (every span exported to the tiny upstream, which discards it).
+ * --dpop: also measure the gateway with OIDC_DPOP=true against the same gateway without (a figure, not a target).
  * --workers N (N ≥ 2): also measure WORKERS=N against WORKERS=1, both on a private redis-server: a figure
  *   (the load generator shares the machine's cores), not a target.
  * --profile gateway|bareProxy: one run of that proxy under `node --cpu-prof` instead; the .cpuprofile
@@ -50,10 +53,10 @@ const TARGET_RPS_RATIO = 0.75;
 /** ...and its p99 stays within this many ms of the bare proxy's. */
 const TARGET_P99_DELTA_MS = 1.5;
 
-type ServerName = 'direct' | 'bareProxy' | 'gateway' | 'gatewayWorkers';
+type ServerName = 'direct' | 'bareProxy' | 'gateway' | 'gatewayWorkers' | 'gatewayDpop';
 const SERVERS: readonly ServerName[] = ['direct', 'bareProxy', 'gateway'];
-/** One repetition: gatewayWorkers only with --workers. */
-type Repetition = Record<Exclude<ServerName, 'gatewayWorkers'>, Measurement> & { readonly gatewayWorkers?: Measurement };
+/** One repetition: gatewayWorkers only with --workers, gatewayDpop only with --dpop. */
+type Repetition = Record<Exclude<ServerName, 'gatewayWorkers' | 'gatewayDpop'>, Measurement> & { readonly gatewayWorkers?: Measurement; readonly gatewayDpop?: Measurement };
 
 interface Measurement extends WrkResult {
   /** CPU time of the measured server (the upstream for `direct`) per request. */
@@ -80,6 +83,8 @@ interface Settings {
   readonly workers: number | undefined;
   /** --tracing: the gateway exports every span (OTLP/HTTP JSON) to the tiny upstream, which discards them. */
   readonly tracing: boolean;
+  /** --dpop: also measure the gateway with OIDC_DPOP=true. */
+  readonly dpop: boolean;
 }
 
 function settings(): Settings {
@@ -97,6 +102,7 @@ function settings(): Settings {
       'gateway-node-arg': { type: 'string', multiple: true, default: [] },
       workers: { type: 'string' },
       tracing: { type: 'boolean', default: false },
+      dpop: { type: 'boolean', default: false },
     },
   });
   // whole numbers only: wrk takes whole seconds, and half a repetition means nothing
@@ -120,6 +126,7 @@ function settings(): Settings {
     gatewayNodeArgs: values['gateway-node-arg'],
     workers: workerCount(values.workers),
     tracing: values.tracing,
+    dpop: values.dpop,
   };
 }
 
@@ -207,7 +214,13 @@ interface ClusterSetting {
   readonly redisUrl: string;
 }
 
-async function startGatewayServer(config: Settings, op: RunningOp, port: number, upstream: BenchServer, nodeArgs: readonly string[] = [], cluster?: ClusterSetting): Promise<BenchServer> {
+/** A gateway to measure: its cluster (--workers) and whether OIDC_DPOP is on (--dpop). */
+interface GatewayVariant {
+  readonly cluster?: ClusterSetting | undefined;
+  readonly dpop?: boolean;
+}
+
+async function startGatewayServer(config: Settings, op: RunningOp, port: number, upstream: BenchServer, nodeArgs: readonly string[] = [], { cluster, dpop = false }: GatewayVariant = {}): Promise<BenchServer> {
   const url = `http://127.0.0.1:${port}`;
   const metricsPort = cluster === undefined ? undefined : await freePort();
   const env = testEnvironment({
@@ -223,9 +236,10 @@ async function startGatewayServer(config: Settings, op: RunningOp, port: number,
     OIDC_DISCOVERY_TIMEOUT_S: '10',
     ...(cluster === undefined ? {} : { SESSION_STORE: 'redis', REDIS_URL: cluster.redisUrl, WORKERS: String(cluster.workers), METRICS_PORT: String(metricsPort) }),
     ...(config.tracing ? { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${upstream.url}/v1/traces` } : {}),
+    ...(dpop ? { OIDC_DPOP: 'true' } : {}),
   });
   const defined = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
-  const name = cluster === undefined || cluster.workers === 1 ? 'gateway' : `gateway WORKERS=${cluster.workers}`;
+  const name = `${cluster === undefined || cluster.workers === 1 ? 'gateway' : `gateway WORKERS=${cluster.workers}`}${dpop ? ' OIDC_DPOP' : ''}`;
   const server = await startServer({ name, args: [...config.gatewayNodeArgs, ...nodeArgs, config.main], env: defined, port, readyPath: '/readyz', logPath: `${RESULTS}/gateway.log` });
   // /readyz on PORT is one worker's; the primary's on METRICS_PORT says when all of them are
   if (cluster !== undefined && cluster.workers > 1) {
@@ -253,8 +267,8 @@ async function signedInHeaders(gateway: BenchServer): Promise<string[]> {
 
 const DIRECT_HEADERS = ['Authorization: Bearer bench-fixed-access-token'];
 
-async function measureGateway(config: Settings, op: RunningOp, gatewayPort: number, upstream: BenchServer, running: BenchServer[], cluster?: ClusterSetting): Promise<Measurement> {
-  const gateway = await startGatewayServer(config, op, gatewayPort, upstream, [], cluster);
+async function measureGateway(config: Settings, op: RunningOp, gatewayPort: number, upstream: BenchServer, running: BenchServer[], variant: GatewayVariant = {}): Promise<Measurement> {
+  const gateway = await startGatewayServer(config, op, gatewayPort, upstream, [], variant);
   running.push(gateway);
   const headers = await signedInHeaders(gateway);
   await expectOk(`${gateway.url}${PATH}`, headers);
@@ -277,10 +291,13 @@ async function repetition(config: Settings, op: RunningOp, gatewayPort: number, 
     await expectOk(`${bare.url}${PATH}`, []);
     const bareProxy = await measure(config, bare, upstream, []);
 
-    if (config.workers === undefined || redis === undefined) return { direct, bareProxy, gateway: await measureGateway(config, op, gatewayPort, upstream, running) };
-    const gateway = await measureGateway(config, op, gatewayPort, upstream, running, { workers: 1, redisUrl: redis.url });
-    const gatewayWorkers = await measureGateway(config, op, gatewayPort, upstream, running, { workers: config.workers, redisUrl: redis.url });
-    return { direct, bareProxy, gateway, gatewayWorkers };
+    const single = config.workers === undefined || redis === undefined ? undefined : { workers: 1, redisUrl: redis.url };
+    const gateway = await measureGateway(config, op, gatewayPort, upstream, running, { cluster: single });
+    // DPoP on right after it off, on the same store
+    const gatewayDpop = config.dpop ? { gatewayDpop: await measureGateway(config, op, gatewayPort, upstream, running, { cluster: single, dpop: true }) } : {};
+    if (config.workers === undefined || redis === undefined) return { direct, bareProxy, gateway, ...gatewayDpop };
+    const gatewayWorkers = await measureGateway(config, op, gatewayPort, upstream, running, { cluster: { workers: config.workers, redisUrl: redis.url } });
+    return { direct, bareProxy, gateway, gatewayWorkers, ...gatewayDpop };
   } finally {
     for (const server of running.reverse()) await server.stop();
   }
@@ -347,8 +364,9 @@ function summarise(reps: readonly Repetition[]) {
     };
   };
   const base = { direct: server('direct'), bareProxy: server('bareProxy'), gateway: server('gateway'), gatewayVsBareProxy: versus('gateway', 'bareProxy'), bareProxyVsDirect: versus('bareProxy', 'direct') };
-  if (reps.every((r) => r.gatewayWorkers === undefined)) return base;
-  return { ...base, gatewayWorkers: server('gatewayWorkers'), gatewayWorkersVsGateway: versus('gatewayWorkers', 'gateway') };
+  const workers = reps.every((r) => r.gatewayWorkers === undefined) ? {} : { gatewayWorkers: server('gatewayWorkers'), gatewayWorkersVsGateway: versus('gatewayWorkers', 'gateway') };
+  const dpop = reps.every((r) => r.gatewayDpop === undefined) ? {} : { gatewayDpop: server('gatewayDpop'), gatewayDpopVsGateway: versus('gatewayDpop', 'gateway') };
+  return { ...base, ...workers, ...dpop };
 }
 
 function row(cells: readonly (string | number)[]): string {
@@ -382,7 +400,7 @@ async function main(): Promise<void> {
     const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: round(totalmem() / 2 ** 30, 1), kernel: release(), loadAverageAtStart: loadavg().map((l) => round(l, 2)), wrk: await wrkVersion() };
     const store = config.workers === undefined ? 'memory store' : `Redis store, WORKERS=1 and WORKERS=${config.workers}`;
     process.stdout.write(`bench: ${config.reps} × ${config.durationS} s (+${config.warmupS} s warm-up) per server, wrk -t${THREADS} -c${config.connections}, gateway LOG_LEVEL=${config.logLevel}, ${store}, ${machine.cpus} CPUs, load ${machine.loadAverageAtStart.join(' ')}\n`);
-    const names: readonly ServerName[] = config.workers === undefined ? SERVERS : [...SERVERS, 'gatewayWorkers'];
+    const names: readonly ServerName[] = [...SERVERS, ...(config.dpop ? (['gatewayDpop'] as const) : []), ...(config.workers === undefined ? [] : (['gatewayWorkers'] as const))];
     process.stdout.write(`${row(['', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'upstr µs/req'])}\n`);
     const reps: Repetition[] = [];
     for (let rep = 1; rep <= config.reps; rep++) {
@@ -405,6 +423,10 @@ async function main(): Promise<void> {
       const w = summary.gatewayWorkersVsGateway;
       process.stdout.write(`WORKERS=${config.workers} vs WORKERS=1 (a figure, not a target): req/s ×${w.rpsRatio}, p50 ${signed(w.p50DeltaMs)} ms, p99 ${signed(w.p99DeltaMs)} ms, CPU/req ×${w.cpuUsPerRequestRatio}\n`);
     }
+    if ('gatewayDpopVsGateway' in summary) {
+      const d = summary.gatewayDpopVsGateway;
+      process.stdout.write(`OIDC_DPOP on vs off (a figure, not a target): req/s ×${d.rpsRatio}, p50 ${signed(d.p50DeltaMs)} ms, p99 ${signed(d.p99DeltaMs)} ms, CPU/req ×${d.cpuUsPerRequestRatio} (${signed(d.cpuUsPerRequestDelta)} µs)\n`);
+    }
     const report = {
       machine,
       node: process.version,
@@ -418,6 +440,7 @@ async function main(): Promise<void> {
       gatewayNodeArgs: config.gatewayNodeArgs,
       gatewayStore: config.workers === undefined ? 'memory' : 'redis',
       workers: config.workers ?? 1,
+      dpop: config.dpop,
       smoke: config.smoke,
       ...summary,
       target: { rpsRatio: TARGET_RPS_RATIO, p99DeltaMs: TARGET_P99_DELTA_MS, met },

@@ -1,7 +1,8 @@
 /**
  * The upstream for `npm run bench`: the cheapest HTTP server Node has, so the measurements are about
- * the proxies in front of it. `/api/*` answers 401 without a Bearer token, which makes wrk's
- * "Non-2xx" count prove that every proxied request carried one.
+ * the proxies in front of it. `/api/*` answers 401 without a Bearer token (or a DPoP one with its
+ * proof, unverified: the cost measured is the gateway's), which makes wrk's "Non-2xx" count prove
+ * that every proxied request carried one.
  *
  *   node --import tsx bench/tiny-upstream.ts      (BENCH_PORT, default 4100; BENCH_HOST 127.0.0.1)
  */
@@ -29,7 +30,7 @@ const server = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' }).end('ok');
     return;
   }
-  if (!authorization.startsWith('Bearer ')) {
+  if (!authorization.startsWith('Bearer ') && !(authorization.startsWith('DPoP ') && req.headers.dpop !== undefined)) {
     res.writeHead(401, { 'content-length': '0' }).end();
     return;
   }

@@ -73,7 +73,8 @@ declare module 'oidc-provider' {
       clientCredentials?: { enabled: boolean };
       pushedAuthorizationRequests?: { enabled: boolean; requirePushedAuthorizationRequests?: boolean };
       fapi?: { enabled: boolean; profile: '2.0' | '1.0 Final' };
-      dPoP?: { enabled: boolean };
+      /** RFC 9449; enabled by default in oidc-provider 9. nonceSecret: 32 bytes; requireNonce decides per request. */
+      dPoP?: { enabled: boolean; nonceSecret?: Buffer; requireNonce?: (ctx: unknown) => boolean; allowReplay?: boolean };
       resourceIndicators?: {
         enabled: boolean;
         defaultResource?: (ctx: unknown, client: Client, oneOf?: string[]) => Promise<string | string[] | undefined>;

@@ -12,7 +12,7 @@
  * DEMO_TOKEN_ENDPOINT_AUTH_METHOD (client_secret_basic | client_secret_post), DEMO_RESOURCES (the
  * resource servers as `resource=scope ...` pairs, comma separated; default `DEMO_API_AUDIENCE=api`):
  * each gets JWT access tokens whose `aud` is its resource (RFC 8707, RFC 9068); the gateway's client
- * may also use the client_credentials grant for them.
+ * may also use the client_credentials grant for them. DEMO_DPOP (on | off | nonce): see dpopFeature().
  *
  * Key-based client authentication and FAPI 2.0 (see fapiSettings below): DEMO_CLIENT_JWKS_URI (the
  * gateway's `/auth/jwks.json`) or DEMO_CLIENT_JWKS (a JWK Set, public keys) registers the client with
@@ -42,7 +42,32 @@ interface ProviderSettings {
   /** Resource indicator → the scopes its tokens may carry. */
   resources: ReadonlyMap<string, readonly string[]>;
   fapi: FapiSettings;
+  dpop: DpopMode;
 }
+
+// ---- DPoP (RFC 9449) -------------------------------------------------------------------------
+/**
+ * DEMO_DPOP: `on` (default, oidc-provider 9's own default: a token requested with a DPoP proof is
+ * bound to its key, `token_type` DPoP, `cnf.jkt` in the JWT), `off` (the feature disabled: proofs
+ * are ignored and every token is Bearer), `nonce` (on, and every proof must carry the provider's
+ * nonce: a request without one gets 400 `use_dpop_nonce` with a `DPoP-Nonce` header, RFC 9449 §8).
+ */
+type DpopMode = 'on' | 'off' | 'nonce';
+
+function readDpopMode(value: string | undefined, problems: string[]): DpopMode {
+  const mode = value ?? 'on';
+  if (mode === 'on' || mode === 'off' || mode === 'nonce') return mode;
+  problems.push(`DEMO_DPOP must be on, off or nonce (got "${mode}")`);
+  return 'on';
+}
+
+function dpopFeature(mode: DpopMode): NonNullable<NonNullable<Configuration['features']>['dPoP']> {
+  if (mode === 'off') return { enabled: false };
+  if (mode === 'on') return { enabled: true };
+  // the nonces are HMACs under this secret, rotating over time (oidc-provider's ServerChallenge)
+  return { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true };
+}
+// ----------------------------------------------------------------------------------------------
 
 function readResources(value: string | undefined, audience: string, problems: string[]): Map<string, string[]> {
   const resources = new Map<string, string[]>();
@@ -73,6 +98,7 @@ function readSettings(env: NodeJS.ProcessEnv): ProviderSettings {
   const audience = env['DEMO_API_AUDIENCE'] ?? 'urn:bff-demo:api';
   const resources = readResources(env['DEMO_RESOURCES'], audience, problems);
   const fapi = readFapiSettings(env, problems);
+  const dpop = readDpopMode(env['DEMO_DPOP'], problems);
   if (problems.length > 0) throw new Error(`Invalid demo provider configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return {
     port,
@@ -82,6 +108,7 @@ function readSettings(env: NodeJS.ProcessEnv): ProviderSettings {
     clientSecret: env['DEMO_CLIENT_SECRET'] ?? 'bff-demo-secret',
     audience,
     resources,
+    dpop,
     accessTokenTtlS,
     tokenEndpointAuthMethod: method === 'client_secret_post' ? 'client_secret_post' : 'client_secret_basic',
     fapi,
@@ -143,7 +170,8 @@ function withFapi(fapi: FapiSettings, configuration: Configuration): Configurati
       ...configuration.features,
       // RFC 9126 §5: discovery then says require_pushed_authorization_requests
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: fapi.requirePar },
-      ...(fapi.fapi2 ? { fapi: { enabled: true, profile: '2.0' }, dPoP: { enabled: true } } : {}),
+      // DPoP stays as DEMO_DPOP set it (on by default): the client's dpop_bound_access_tokens makes it required
+      ...(fapi.fapi2 ? { fapi: { enabled: true, profile: '2.0' } } : {}),
     },
   };
 }
@@ -274,6 +302,7 @@ function configuration(settings: ProviderSettings, keys: Array<Record<string, un
       rpInitiatedLogout: { enabled: true },
       backchannelLogout: { enabled: true },
       clientCredentials: { enabled: true },
+      dPoP: dpopFeature(settings.dpop),
       resourceIndicators: {
         enabled: true,
         // A grant without a `resource` parameter is for the API (DEMO_API_AUDIENCE) when it was

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { loadConfig, type Environment } from '../config/config.js';
+import { jwkThumbprint } from '../oidc/dpop.js';
 import { buildAuthorizationRequest } from './authorization-request.js';
 
 const env: Environment = {
@@ -16,6 +17,16 @@ function oidc(overrides: Environment = {}) {
 }
 
 describe('buildAuthorizationRequest', () => {
+  it('gives each login its own DPoP key under OIDC_DPOP: the transaction keeps it, the request sends its thumbprint as dpop_jkt', () => {
+    const first = buildAuthorizationRequest(oidc({ OIDC_DPOP: 'true' }), {}, NOW);
+    const second = buildAuthorizationRequest(oidc({ OIDC_DPOP: 'true' }), {}, NOW);
+    const key = first.transaction.dpopKey;
+    if (key === undefined) throw new Error('no DPoP key in the transaction');
+    expect(first.params['dpop_jkt']).toBe(jwkThumbprint(key));
+    expect(second.params['dpop_jkt']).not.toBe(first.params['dpop_jkt']);
+    expect(buildAuthorizationRequest(oidc(), {}, NOW).transaction.dpopKey).toBeUndefined();
+  });
+
   it('sends a fresh nonce and the S256 challenge of a fresh 256-bit verifier, and keeps them in the transaction', () => {
     const first = buildAuthorizationRequest(oidc(), {}, NOW);
     const second = buildAuthorizationRequest(oidc(), {}, NOW);

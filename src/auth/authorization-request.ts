@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BadRequestError } from '../common/gateway-error.js';
 import type { Config } from '../config/config.js';
+import { DpopKey } from '../oidc/dpop.js';
 import type { LoginTransaction } from './login-transaction.store.js';
 import { safeReturnTo } from './return-to.js';
 import { loginResourceParams } from '../config/route-policy.js';
@@ -40,6 +41,8 @@ export function buildAuthorizationRequest(oidc: Config['oidc'], query: Readonly<
     throw new BadRequestError(`login_hint must be a string of at most ${MAX_LOGIN_HINT_LENGTH} characters.`);
   }
   const stepUp = stepUpParams(oidc, query);
+  // RFC 9449: every login its own key pair, so no two sessions' tokens share a binding
+  const dpop = oidc.dpop ? DpopKey.generate() : undefined;
   const transaction: LoginTransaction = {
     state: randomValue(),
     nonce: randomValue(),
@@ -49,6 +52,7 @@ export function buildAuthorizationRequest(oidc: Config['oidc'], query: Readonly<
     createdAt: now,
     ...(stepUp.maxAgeS === undefined ? {} : { maxAgeS: stepUp.maxAgeS }),
     ...(stepUp.acrValues === undefined ? {} : { acrValues: stepUp.acrValues }),
+    ...(dpop === undefined ? {} : { dpopKey: dpop.jwk }),
   };
   return {
     transaction,
@@ -63,6 +67,8 @@ export function buildAuthorizationRequest(oidc: Config['oidc'], query: Readonly<
       // RFC 9700 §2.1.1: PKCE S256 for confidential clients too
       code_challenge: createHash('sha256').update(transaction.codeVerifier).digest('base64url'),
       code_challenge_method: 'S256',
+      // RFC 9449 §10: the code is bound to the key, so only its holder can exchange it
+      ...(dpop === undefined ? {} : { dpop_jkt: dpop.thumbprint }),
     },
     prompt,
     loginHint,

@@ -1,4 +1,5 @@
 import { BadRequestError } from '../common/gateway-error.js';
+import type { DpopPrivateJwk } from '../oidc/dpop.js';
 import type { IdTokenClaims } from '../oidc/id-token.validator.js';
 import { IdTokenInvalidError, TokenRequestRejectedError, TokenResponseInvalidError } from '../oidc/oidc.errors.js';
 import type { TokenResponse } from '../oidc/token-client.js';
@@ -29,6 +30,8 @@ export interface LoginResult {
   readonly claims: IdTokenClaims;
   readonly tokens: LoginTokens;
   readonly returnTo: string;
+  /** OIDC_DPOP: the transaction's key, which the tokens are bound to: it moves into the session record. */
+  readonly dpopKey?: DpopPrivateJwk | undefined;
 }
 
 /**

@@ -5,6 +5,7 @@ import { mapError } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { Metrics } from '../metrics/metrics.js';
+import { DpopKey } from '../oidc/dpop.js';
 import { IdTokenValidator } from '../oidc/id-token.validator.js';
 import { ParClient } from '../oidc/par-client.js';
 import { ProviderMetadata } from '../oidc/provider-metadata.js';
@@ -75,14 +76,15 @@ export class LoginFlowService {
       promised: this.config.oidc.requireIssParameter || document.authorization_response_iss_parameter_supported === true,
     });
     const transaction = takeTransaction(request.session, params.state, this.clock.now());
-    const tokens = await exchangeCode((code, verifier) => this.tokens.exchangeCode(code, verifier), params.code, transaction);
+    const dpop = transaction.dpopKey === undefined ? undefined : DpopKey.fromJwk(transaction.dpopKey);
+    const tokens = await exchangeCode((code, verifier) => this.tokens.exchangeCode(code, verifier, dpop), params.code, transaction);
     const idTokenClaims = await validateIdToken((idToken, nonce) => this.idTokens.validate(idToken, nonce), tokens, transaction, {
       ms: this.clock.now(),
       skewS: this.config.oidc.clockSkewS,
     });
     // OIDC_USERINFO: for providers whose ID tokens carry few claims (Google, Entra ID)
-    const claims = this.config.oidc.userinfo ? mergeUserinfo(idTokenClaims, await this.userinfo.fetch(tokens.access_token)) : idTokenClaims;
-    return { claims, tokens, returnTo: transaction.returnTo };
+    const claims = this.config.oidc.userinfo ? mergeUserinfo(idTokenClaims, await this.userinfo.fetch(tokens.access_token, dpop)) : idTokenClaims;
+    return { claims, tokens, returnTo: transaction.returnTo, dpopKey: transaction.dpopKey };
   }
 
   /**

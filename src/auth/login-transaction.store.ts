@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DpopPrivateJwkSchema } from '../oidc/dpop.js';
 import { LoginStateMismatchError } from './auth.errors.js';
 
 /** How long a started login may take at the provider. */
@@ -16,6 +17,12 @@ const LoginTransactionSchema = z.object({
   maxAgeS: z.number().optional(),
   /** The query's acr_values (step-up): the ID token's acr must be one of them. */
   acrValues: z.array(z.string()).optional(),
+  /**
+   * OIDC_DPOP: this login's own DPoP private key (RFC 9449 §10: the authorization request sent its
+   * thumbprint as dpop_jkt). It travels only here, in the sealed cookie, until the callback moves it
+   * into the session record.
+   */
+  dpopKey: DpopPrivateJwkSchema.optional(),
 });
 export type LoginTransaction = z.infer<typeof LoginTransactionSchema>;
 const PendingSchema = z.array(LoginTransactionSchema);

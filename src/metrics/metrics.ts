@@ -44,7 +44,7 @@ export class Metrics {
 
   private readonly tokenRefreshes = new Counter({
     name: 'bff_token_refresh_total',
-    help: 'Access token refresh attempts by result (refreshed, expired, provider_unavailable, client_authentication_failed, token_response_invalid, store_unavailable).',
+    help: 'Access token refresh attempts by result (refreshed, expired, provider_unavailable, client_authentication_failed, token_response_invalid, token_type_invalid, store_unavailable).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -70,3 +70,16 @@ export class UserinfoInvalidError extends GatewayError {
     super(502, 'userinfo_invalid', 'Invalid userinfo response from the provider', detail);
   }
 }
+
+/**
+ * OIDC_DPOP: the provider answered a request carrying a DPoP proof with a token that is not
+ * DPoP-bound (RFC 9449 §5: token_type Bearer). Sending it on as a bearer token would silently give
+ * up the binding: the provider's DPoP support or the client's registration needs an operator.
+ */
+export class TokenTypeInvalidError extends GatewayError {
+  constructor(tokenType: string) {
+    super(502, 'token_type_invalid', 'The identity provider issued a token that is not DPoP-bound', `The token endpoint answered token_type ${tokenType} to a request with a DPoP proof; check the provider's DPoP support for this client.`, {
+      operatorFault: true,
+    });
+  }
+}

@@ -103,7 +103,9 @@ export class ParClient {
         return new ClientAuthenticationFailedError(answer.kind === 'http' ? (answer.error ?? `http_${answer.status}`) : 'network', 'pushed authorization request endpoint', this.config.oidc.clientAuth.method);
       case 'grant_rejected':
         return new AuthorizationRequestRejectedError(`The pushed authorization request endpoint ${answered}; check the login parameters (OIDC_SCOPES, OIDC_EXTRA_AUTH_PARAMS, routes' resources) and the client's registration.`);
+      // a PAR answer carries no token: row 5 (a token that is not DPoP-bound) cannot apply
       case 'token_response_invalid':
+      case 'token_type_invalid':
         return new AuthorizationRequestRejectedError(`The pushed authorization request endpoint ${answered} without a request_uri and expires_in (RFC 9126 §2.2).`);
     }
   }

@@ -5,15 +5,16 @@ import { GatewayError } from '../common/gateway-error.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ClientAuthentication, type FormParams } from './client-auth.js';
-import { ClientAuthenticationFailedError, ProviderUnavailableError, TokenRequestRejectedError, TokenResponseInvalidError } from './oidc.errors.js';
+import { DpopNonces, sendWithDpop, type DpopKey } from './dpop.js';
+import { ClientAuthenticationFailedError, ProviderUnavailableError, TokenRequestRejectedError, TokenResponseInvalidError, TokenTypeInvalidError } from './oidc.errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
 import { classifyTokenAnswer, oauthErrorOf, parseJson, parseRetryAfter, type TokenAnswer } from './token-outcome.js';
 import { Tracing } from '../tracing/tracing.js';
 
+// token_type is checked apart (tokenRequest): which one is right depends on whether a DPoP proof went along
 const TokenResponseSchema = z.object({
   access_token: z.string().min(1),
-  // RFC 6749 §7.1: token_type is case-insensitive; the gateway only sends Bearer tokens.
-  token_type: z.string().refine((t) => t.toLowerCase() === 'bearer', 'token_type must be Bearer'),
+  token_type: z.string(),
   expires_in: z.coerce.number().positive().optional(),
   refresh_token: z.string().min(1).optional(),
   id_token: z.string().min(1).optional(),
@@ -25,7 +26,7 @@ export type TokenResponse = z.infer<typeof TokenResponseSchema>;
 const ExchangeResponseSchema = z.object({
   access_token: z.string().min(1),
   issued_token_type: z.string().min(1),
-  token_type: z.string().refine((t) => ['bearer', 'n_a'].includes(t.toLowerCase()), 'token_type must be Bearer or N_A'),
+  token_type: z.string(),
   expires_in: z.coerce.number().positive().optional(),
   scope: z.string().optional(),
 });
@@ -55,6 +56,9 @@ function targetParams(target: TokenTarget | undefined): FormParams {
  */
 @Injectable()
 export class TokenClient {
+  /** The provider's latest DPoP nonce (RFC 9449 §8), per process: each request sends it, saving a challenge. */
+  private readonly dpopNonces = new DpopNonces(4);
+
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     // only its loaded document is read: --check-config hands in one it loaded itself
@@ -64,8 +68,9 @@ export class TokenClient {
     private readonly client: ClientAuthentication,
   ) {}
 
-  async exchangeCode(code: string, codeVerifier: string): Promise<TokenResponse> {
-    return this.tokenRequest('authorization_code', TokenResponseSchema, {
+  /** `dpop` (OIDC_DPOP): the session's key, which the tokens are bound to; the code was bound to it by `dpop_jkt`. */
+  async exchangeCode(code: string, codeVerifier: string, dpop?: DpopKey): Promise<TokenResponse> {
+    return this.tokenRequest('authorization_code', TokenResponseSchema, dpop, {
       grant_type: 'authorization_code',
       code,
       redirect_uri: this.config.oidc.redirectUri,
@@ -75,24 +80,25 @@ export class TokenClient {
   }
 
   /** `target` asks for a token for one API (a route's), with the session's refresh token. */
-  async refresh(refreshToken: string, target?: TokenTarget): Promise<TokenResponse> {
-    return this.tokenRequest('refresh_token', TokenResponseSchema, { grant_type: 'refresh_token', refresh_token: refreshToken, ...targetParams(target) });
+  async refresh(refreshToken: string, target?: TokenTarget, dpop?: DpopKey): Promise<TokenResponse> {
+    return this.tokenRequest('refresh_token', TokenResponseSchema, dpop, { grant_type: 'refresh_token', refresh_token: refreshToken, ...targetParams(target) });
   }
 
   /** The gateway's own token (RFC 6749 §4.4) for a `client` route. */
-  async clientCredentials(target: TokenTarget): Promise<TokenResponse> {
-    return this.tokenRequest('client_credentials', TokenResponseSchema, { grant_type: 'client_credentials', ...targetParams(target) });
+  async clientCredentials(target: TokenTarget, dpop?: DpopKey): Promise<TokenResponse> {
+    return this.tokenRequest('client_credentials', TokenResponseSchema, dpop, { grant_type: 'client_credentials', ...targetParams(target) });
   }
 
   /** RFC 8693: the session's access token exchanged for one for `target`. */
-  async exchange(subjectToken: string, target: TokenTarget): Promise<ExchangeResponse> {
-    return this.tokenRequest('token_exchange', ExchangeResponseSchema, {
+  async exchange(subjectToken: string, target: TokenTarget, dpop?: DpopKey): Promise<ExchangeResponse> {
+    // RFC 8693 §2.2.1: token_type N_A for an issued token that is not an access token
+    return this.tokenRequest('token_exchange', ExchangeResponseSchema, dpop, {
       grant_type: TOKEN_EXCHANGE_GRANT,
       subject_token: subjectToken,
       subject_token_type: ACCESS_TOKEN_TYPE,
       requested_token_type: ACCESS_TOKEN_TYPE,
       ...targetParams(target),
-    });
+    }, ['n_a']);
   }
 
   /** RFC 7009. Resolves false when the provider has no revocation endpoint. Throws ProviderUnavailableError. */
@@ -108,11 +114,14 @@ export class TokenClient {
     });
   }
 
-  /** One token-endpoint call in its span: the grant, and the outcome from the one table. */
-  private tokenRequest<T>(grant: Grant, schema: z.ZodType<T>, params: FormParams): Promise<T> {
+  /**
+   * One token-endpoint call in its span: the grant, and the outcome from the one table. With `dpop`
+   * the request carries a proof and the answer must be a DPoP token (RFC 9449 §5); else Bearer.
+   */
+  private tokenRequest<T extends { readonly token_type: string }>(grant: Grant, schema: z.ZodType<T>, dpop: DpopKey | undefined, params: FormParams, otherTypes: readonly string[] = []): Promise<T> {
     return this.tracing.inSpan('oidc.token', { 'oauth.grant_type': grant }, async (span) => {
       try {
-        const answer = await this.sendTokenRequest(grant, schema, params);
+        const answer = await this.sendTokenRequest(grant, schema, dpop, params, [dpop === undefined ? 'bearer' : 'dpop', ...otherTypes]);
         span?.setAttribute('oauth.outcome', 'success');
         return answer;
       } catch (error) {
@@ -122,11 +131,13 @@ export class TokenClient {
     });
   }
 
-  private async sendTokenRequest<T>(grant: Grant, schema: z.ZodType<T>, params: FormParams): Promise<T> {
+  private async sendTokenRequest<T extends { readonly token_type: string }>(grant: Grant, schema: z.ZodType<T>, dpop: DpopKey | undefined, params: FormParams, tokenTypes: readonly string[]): Promise<T> {
     let response: Response;
     let text: string;
+    const endpoint = this.provider.get().document.token_endpoint;
     try {
-      response = await this.client.post(this.provider.get().document.token_endpoint, params);
+      // a nonce retry posts again, so it carries a fresh client assertion too
+      response = dpop === undefined ? await this.client.post(endpoint, params) : await sendWithDpop({ key: dpop, endpoint, nonces: this.dpopNonces, now: () => this.clock.now() }, (headers) => this.client.post(endpoint, params, headers));
       // a body cut off or stalled past the timeout is no answer at all
       text = await response.text();
     } catch (error) {
@@ -135,7 +146,10 @@ export class TokenClient {
     const body = parseJson(text);
     if (response.ok) {
       const parsed = schema.safeParse(body);
-      if (parsed.success) return parsed.data;
+      // RFC 6749 §7.1: token_type is case-insensitive
+      if (parsed.success && tokenTypes.includes(parsed.data.token_type.toLowerCase())) return parsed.data;
+      if (parsed.success && dpop !== undefined) throw this.failure(grant, { kind: 'http', status: response.status, error: undefined, unboundToken: true }, response, undefined, parsed.data.token_type);
+      if (parsed.success) throw this.failure(grant, { kind: 'http', status: response.status, error: undefined }, response, undefined, `token_type ${parsed.data.token_type} (expected ${tokenTypes.join(" or ")})`);
       const issue = parsed.error.issues[0];
       const what = body === undefined ? 'a non-JSON body' : `a malformed token response (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'})`;
       throw this.failure(grant, { kind: 'http', status: response.status, error: undefined }, response, undefined, what);
@@ -158,6 +172,8 @@ export class TokenClient {
         return new TokenRequestRejectedError(answer.kind === 'http' ? (answer.error ?? `http_${answer.status}`) : 'network', grant);
       case 'token_response_invalid':
         return new TokenResponseInvalidError(`The provider answered the ${grant} grant with ${what ?? 'an invalid token response'}.`);
+      case 'token_type_invalid':
+        return new TokenTypeInvalidError(what ?? 'unknown');
     }
   }
 }

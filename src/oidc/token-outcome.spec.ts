@@ -15,6 +15,7 @@ describe('the token-endpoint outcome table', () => {
       ['400 temporarily_unavailable', http(400, 'temporarily_unavailable')],
       ['400 slow_down', http(400, 'slow_down')],
       ['403 temporarily_unavailable', http(403, 'temporarily_unavailable')],
+      ['400 use_dpop_nonce (still, after the retry with the provider\'s nonce)', http(400, 'use_dpop_nonce')],
     ])('%s', (_name, answer) => {
       expect(classifyTokenAnswer(answer)).toEqual({ row: 1, outcome: 'provider_unavailable' });
     });
@@ -27,6 +28,7 @@ describe('the token-endpoint outcome table', () => {
       ['400 invalid_client', http(400, 'invalid_client')],
       ['400 unauthorized_client', http(400, 'unauthorized_client')],
       ['403 unauthorized_client', http(403, 'unauthorized_client')],
+      ['400 invalid_dpop_proof (the gateway\'s key or clock)', http(400, 'invalid_dpop_proof')],
     ])('%s', (_name, answer) => {
       expect(classifyTokenAnswer(answer)).toEqual({ row: 2, outcome: 'client_authentication_failed' });
     });
@@ -54,13 +56,19 @@ describe('the token-endpoint outcome table', () => {
     });
   });
 
-  describe('row 5: a 2xx that is not a valid token response (502, session kept)', () => {
+  describe('row 5: a token response that is not DPoP-bound though a proof was sent (502 token_type_invalid, session kept)', () => {
+    it('200 with token_type Bearer under OIDC_DPOP', () => {
+      expect(classifyTokenAnswer({ kind: 'http', status: 200, error: undefined, unboundToken: true })).toEqual({ row: 5, outcome: 'token_type_invalid' });
+    });
+  });
+
+  describe('row 6: a 2xx that is not a valid token response (502, session kept)', () => {
     it.each<[string, TokenAnswer]>([
       ['200', http(200)],
       ['201', http(201)],
       ['200 with an error member', http(200, 'invalid_grant')],
     ])('%s', (_name, answer) => {
-      expect(classifyTokenAnswer(answer)).toEqual({ row: 5, outcome: 'token_response_invalid' });
+      expect(classifyTokenAnswer(answer)).toEqual({ row: 6, outcome: 'token_response_invalid' });
     });
   });
 });

@@ -15,6 +15,8 @@ export type TokenAnswer =
       readonly status: number;
       /** The OAuth `error` member when the body is a JSON object carrying a string one. */
       readonly error: string | undefined;
+      /** A token response whose `token_type` is not DPoP though the request carried a DPoP proof (OIDC_DPOP). */
+      readonly unboundToken?: boolean;
     };
 
 export type TokenFailure =
@@ -25,7 +27,9 @@ export type TokenFailure =
   /** The provider refused the grant itself: the refresh token (or code) is dead. */
   | 'grant_rejected'
   /** A 2xx that is not a token response. */
-  | 'token_response_invalid';
+  | 'token_response_invalid'
+  /** RFC 9449 §5: a token response that is not DPoP-bound (token_type Bearer) though a DPoP proof was sent. */
+  | 'token_type_invalid';
 
 interface TokenRule {
   /** The issue's row number, for logs and tests. */
@@ -34,8 +38,11 @@ interface TokenRule {
   readonly outcome: TokenFailure;
 }
 
-const OUTAGE_ERRORS = new Set(['temporarily_unavailable', 'slow_down']);
-const CLIENT_ERRORS = new Set(['invalid_client', 'unauthorized_client']);
+// RFC 9449 §8: a nonce challenge still standing after the one retry with the provider's nonce is
+// the provider's trouble, never the end of a grant
+const OUTAGE_ERRORS = new Set(['temporarily_unavailable', 'slow_down', 'use_dpop_nonce']);
+// RFC 9449 §5: a refused proof is the gateway's own credential (its key or its clock), like its client credentials
+const CLIENT_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'invalid_dpop_proof']);
 
 const status = (answer: TokenAnswer): number | undefined => (answer.kind === 'http' ? answer.status : undefined);
 const oauthError = (answer: TokenAnswer): string | undefined => (answer.kind === 'http' ? answer.error : undefined);
@@ -58,7 +65,8 @@ export const TOKEN_RULES: readonly TokenRule[] = [
   { row: 3, when: (a) => status(a) === 400 || (status(a) === 403 && oauthError(a) !== undefined), outcome: 'grant_rejected' },
   { row: 4, when: (a) => between(a, 400, 499), outcome: 'provider_unavailable' },
   // the token client only asks about a 2xx when it is not a valid token response
-  { row: 5, when: (a) => between(a, 200, 299), outcome: 'token_response_invalid' },
+  { row: 5, when: (a) => between(a, 200, 299) && a.kind === 'http' && a.unboundToken === true, outcome: 'token_type_invalid' },
+  { row: 6, when: (a) => between(a, 200, 299), outcome: 'token_response_invalid' },
 ];
 
 /** 1xx and 3xx never reach here (fetch follows no redirect: it fails, which is a network error). */

@@ -1,5 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
+import type { DpopKey } from './dpop.js';
 import type { Config } from '../config/config.js';
 import { PROTOCOL_CLAIMS, type IdTokenClaims } from './id-token.validator.js';
 import { ProviderUnavailableError, UserinfoInvalidError } from './oidc.errors.js';
@@ -12,17 +14,24 @@ export class UserinfoClient {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly provider: ProviderMetadata,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  /** The userinfo claims for this access token. 503 when the provider is unavailable, 502 for an unusable answer. */
-  async fetch(accessToken: string): Promise<Readonly<Record<string, unknown>>> {
+  /**
+   * The userinfo claims for this access token. 503 when the provider is unavailable, 502 for an
+   * unusable answer. `dpop`: the key the token is bound to (RFC 9449 §7: DPoP scheme and a proof).
+   */
+  async fetch(accessToken: string, dpop?: DpopKey): Promise<Readonly<Record<string, unknown>>> {
     const endpoint = this.provider.get().document.userinfo_endpoint;
     if (endpoint === undefined) throw new UserinfoInvalidError('The provider advertises no userinfo endpoint.');
     let response: Response;
     let text: string;
     try {
       response = await fetch(endpoint, {
-        headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+        headers:
+          dpop === undefined
+            ? { authorization: `Bearer ${accessToken}`, accept: 'application/json' }
+            : { authorization: `DPoP ${accessToken}`, dpop: dpop.proof({ htm: 'GET', htu: endpoint, accessToken }, this.clock.now()), accept: 'application/json' },
         signal: AbortSignal.timeout(this.config.oidc.httpTimeoutS * 1000),
         redirect: 'error',
       });

@@ -11,6 +11,7 @@ import { matchRoute, type RouteMatch } from './proxy-routes.js';
 import { ApiMethodNotAllowedError, ApiRouteNotFoundError, InvalidUpstreamPathError, RequestBodyTooLargeError } from './proxy.errors.js';
 import { ProxyService, type ExchangeLog, type Upstream } from './proxy.service.js';
 import { RouteTokens } from './route-token.js';
+import type { UpstreamBinding } from './upstream-dpop.js';
 
 /**
  * One /api request as the pipeline sees it, whichever way it came: a routed HTTP request or a
@@ -26,8 +27,11 @@ export interface ApiExchange {
   sessionCookie(): SessionCookie | undefined;
   /** True once the client is gone: the pipeline then stops without further work. */
   clientLeft(): boolean;
-  /** Hands the request, its headers already set by the policy, to the upstream; `session` is undefined on a route that needs none. */
-  forward(upstream: Upstream, upstreamPath: string, session: SessionRecord | undefined): void;
+  /**
+   * Hands the request, its headers already set by the policy, to the upstream; `session` is
+   * undefined on a route that needs none; `dpop` is the token's DPoP binding (OIDC_DPOP).
+   */
+  forward(upstream: Upstream, upstreamPath: string, session: SessionRecord | undefined, dpop: UpstreamBinding | undefined): void;
   /** Answers with the error's problem, through the one problem writer. */
   refuse(error: unknown): void;
 }
@@ -81,7 +85,7 @@ export class ApiPipeline {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(SessionService) private readonly sessions: Pick<SessionService, 'loadFromCookie'>,
-    @Inject(RouteTokens) private readonly tokens: Pick<RouteTokens, 'forRoute'>,
+    @Inject(RouteTokens) private readonly tokens: Pick<RouteTokens, 'forRoute' | 'bindForUpstream'>,
     @Inject(ProxyService) private readonly proxy: Pick<ProxyService, 'applyRequestPolicy' | 'upstreamFor'>,
   ) {}
 
@@ -95,9 +99,11 @@ export class ApiPipeline {
       // Step 4, the token the route's policy names
       const accessToken = await this.tokens.forRoute(match.route, session);
       if (exchange.clientLeft()) return;
+      const upstream = this.proxy.upstreamFor(match.route);
+      const dpop = this.tokens.bindForUpstream(match.route, session, accessToken, req.method ?? 'GET', upstream, match.upstreamPath);
       // Step 5, header policy (one function for both kinds), then step 6, forward
-      this.proxy.applyRequestPolicy(req, exchange.requestId, accessToken, kind === 'websocket');
-      exchange.forward(this.proxy.upstreamFor(match.route), match.upstreamPath, session);
+      this.proxy.applyRequestPolicy(req, exchange.requestId, accessToken, kind === 'websocket', dpop?.proof());
+      exchange.forward(upstream, match.upstreamPath, session, dpop);
     } catch (error) {
       exchange.refuse(error);
     }

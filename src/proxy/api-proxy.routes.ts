@@ -11,6 +11,7 @@ import type { SessionRecord } from '../session/session-store.js';
 import { ApiPipeline, type ApiExchange } from './api-pipeline.js';
 import { ProxyService, type Upstream } from './proxy.service.js';
 import { refuseUpgrade } from './upgrade-refusal.js';
+import type { UpstreamBinding } from './upstream-dpop.js';
 import { WebSocketSessions } from './websocket-sessions.js';
 
 /**
@@ -80,10 +81,10 @@ class HttpExchange implements ApiExchange {
     return false;
   }
 
-  forward(upstream: Upstream, upstreamPath: string): void {
+  forward(upstream: Upstream, upstreamPath: string, _session: SessionRecord | undefined, dpop: UpstreamBinding | undefined): void {
     this.reply.hijack();
     this.reply.raw.setHeader('x-request-id', this.requestId);
-    this.proxy.forward(this.req, this.reply.raw, upstream, upstreamPath, this.requestId, this.log);
+    this.proxy.forward(this.req, this.reply.raw, upstream, upstreamPath, this.requestId, this.log, dpop);
   }
 
   refuse(error: unknown): void {
@@ -122,8 +123,8 @@ class UpgradeExchange implements ApiExchange {
     return this.socket.destroyed;
   }
 
-  forward(upstream: Upstream, upstreamPath: string, session: SessionRecord | undefined): void {
-    this.proxy.forwardUpgrade(this.req, this.socket, this.head, upstream, upstreamPath, this.requestId, this.log);
+  forward(upstream: Upstream, upstreamPath: string, session: SessionRecord | undefined, dpop: UpstreamBinding | undefined): void {
+    this.proxy.forwardUpgrade(this.req, this.socket, this.head, upstream, upstreamPath, this.requestId, this.log, dpop);
     if (session !== undefined) this.websockets.track(this.socket, session.id);
   }
 

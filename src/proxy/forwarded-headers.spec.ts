@@ -36,6 +36,20 @@ describe('applyForwardingPolicy', () => {
     expect(headers.authorization).toBeUndefined();
   });
 
+  it('drops a DPoP proof the browser sends: proofs are the gateway\'s to make', () => {
+    const headers: IncomingHttpHeaders = { dpop: 'eyJ.browser.proof' };
+    applyForwardingPolicy(headers, context);
+    expect(headers.dpop).toBeUndefined();
+    expect(headers.authorization).toBe('Bearer AT');
+  });
+
+  it('sends a DPoP-bound token under the DPoP scheme with the gateway\'s proof (OIDC_DPOP)', () => {
+    const headers: IncomingHttpHeaders = { authorization: 'Bearer forged', dpop: 'eyJ.browser.proof' };
+    applyForwardingPolicy(headers, { ...context, dpopProof: 'eyJ.gateway.proof' });
+    expect(headers.authorization).toBe('DPoP AT');
+    expect(headers.dpop).toBe('eyJ.gateway.proof');
+  });
+
   it('drops hop-by-hop headers and the ones Connection names', () => {
     const headers: IncomingHttpHeaders = { connection: 'keep-alive, x-secret-hop', 'keep-alive': 'timeout=5', 'x-secret-hop': '1', te: 'trailers', trailer: 'x', 'proxy-authorization': 'Basic x', 'proxy-connection': 'keep-alive', upgrade: 'h2c' };
     applyForwardingPolicy(headers, context);

@@ -14,6 +14,8 @@ const DROPPED = [
   'te',
   'trailer',
   'cookie',
+  // a proof is the gateway's to make (OIDC_DPOP), never the browser's to pass along
+  'dpop',
   'forwarded',
   'x-real-ip',
   'x-original-url',
@@ -30,6 +32,8 @@ const DROPPED = [
 export interface ForwardContext {
   /** The session's access token; undefined sends no Authorization at all (the SPA dev server). */
   readonly accessToken: string | undefined;
+  /** OIDC_DPOP: the token is DPoP-bound and this proof goes with it (RFC 9449 §7.1). */
+  readonly dpopProof?: string | undefined;
   /** The socket peer's address. */
   readonly peerAddress: string;
   /** Whether the peer is a proxy listed in TRUST_PROXY: only then is its X-Forwarded-For kept. */
@@ -62,7 +66,11 @@ export function applyForwardingPolicy(headers: IncomingHttpHeaders, context: For
   }
   for (const name of DROPPED) delete headers[name];
   if (context.accessToken === undefined) delete headers.authorization;
-  else headers.authorization = `Bearer ${context.accessToken}`;
+  else if (context.dpopProof === undefined) headers.authorization = `Bearer ${context.accessToken}`;
+  else {
+    headers.authorization = `DPoP ${context.accessToken}`;
+    headers.dpop = context.dpopProof;
+  }
   const priorFor = headers['x-forwarded-for'];
   // without a trusted proxy in front, an inbound X-Forwarded-For is the client's claim, not a fact
   headers['x-forwarded-for'] = context.peerTrusted && typeof priorFor === 'string' && priorFor !== '' ? `${priorFor}, ${context.peerAddress}` : context.peerAddress;

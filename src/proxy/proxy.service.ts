@@ -18,6 +18,7 @@ import { applyResponsePolicy, gatewayCookieMatcher, type ResponsePolicy } from '
 import { trustedPeers } from '../common/client-address.js';
 import { refuseUpgrade } from './upgrade-refusal.js';
 import { endClientSpan, Tracing } from '../tracing/tracing.js';
+import type { UpstreamBinding } from './upstream-dpop.js';
 
 declare module 'node:http' {
   interface Agent {
@@ -169,12 +170,13 @@ export class ProxyService implements OnApplicationShutdown {
 
   /**
    * The one request-header policy, applied in place for HTTP and WebSocket alike. `accessToken`
-   * undefined forwards no Authorization (the SPA dev server).
+   * undefined forwards no Authorization (the SPA dev server); with `dpopProof` it goes as DPoP.
    */
-  applyRequestPolicy(req: IncomingMessage, requestId: string, accessToken: string | undefined, upgrade: boolean): void {
+  applyRequestPolicy(req: IncomingMessage, requestId: string, accessToken: string | undefined, upgrade: boolean, dpopProof?: string): void {
     const peerAddress = req.socket.remoteAddress ?? '';
     applyForwardingPolicy(req.headers, {
       accessToken,
+      dpopProof,
       peerAddress,
       peerTrusted: this.isTrustedPeer(peerAddress),
       proto: this.publicProto,
@@ -198,8 +200,12 @@ export class ProxyService implements OnApplicationShutdown {
    * Streams `req` (headers already rewritten) to the upstream at `path` and its answer back to `res`.
    * Failures before the response headers become one 502/504/413 problem; after them the browser's
    * response is destroyed, as nothing truthful can be said any more.
+   *
+   * With a DPoP binding (OIDC_DPOP), the upstream's DPoP-Nonce is kept for its origin, and its
+   * use_dpop_nonce challenge (RFC 9449 §9) gets one more request with a proof carrying the nonce,
+   * when the request has no body; one whose body has been streaming gets the 401 as it came.
    */
-  forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, path: string, requestId: string, log: ExchangeLog): void {
+  forward(req: IncomingMessage, res: ServerResponse, upstream: Upstream, path: string, requestId: string, log: ExchangeLog, dpop?: UpstreamBinding): void {
     const timeoutS = upstream.timeoutS;
     let proxyReq: ClientRequest | undefined;
     // settled: the response has started, a failure was answered, or the browser left
@@ -218,11 +224,26 @@ export class ProxyService implements OnApplicationShutdown {
       this.reportFailure(upstream, failure, log);
       writeRawProblem(res, requestId, failure);
     };
+    // a nonce challenge can be answered only while the browser's response is untouched: the answer
+    // is then written here (selfHandleResponse) instead of piped by http-proxy
+    let nonceRetry = dpop !== undefined && isReplayable(req);
+    const selfHandleResponse = nonceRetry;
     // runs before http-proxy's own 'response' listener, which then only pipes the body
     const onResponse = (proxyRes: IncomingMessage): void => {
       proxyRes.on('error', ignore);
       if (settled) {
         proxyRes.destroy();
+        return;
+      }
+      const nonce = dpop?.answered(proxyRes.statusCode, proxyRes.headers);
+      if (nonce !== undefined && nonceRetry && dpop !== undefined) {
+        nonceRetry = false;
+        // read to its end: the connection goes back to the pool
+        proxyRes.resume();
+        proxyReq = undefined;
+        req.headers.dpop = dpop.proof(nonce);
+        log.debug({ event: 'upstream_dpop_nonce_retried', upstream: upstream.name }, 'upstream asked for a DPoP nonce: request sent again with it');
+        if (this.open(req, upstream, { path, expect: undefined, claim }, log, send)) fail(new InvalidUpstreamPathError());
         return;
       }
       clearTimeout(timer);
@@ -256,6 +277,7 @@ export class ProxyService implements OnApplicationShutdown {
         log.warn({ event: 'upstream_aborted', upstream: upstream.name, status: proxyRes.statusCode }, 'upstream response aborted mid-body');
         res.destroy();
       });
+      if (selfHandleResponse) proxyRes.pipe(res);
     };
     const claim = (created: ClientRequest): void => {
       proxyReq = created;
@@ -273,7 +295,7 @@ export class ProxyService implements OnApplicationShutdown {
       proxyReq?.destroy();
     });
     const limit = this.config.proxy.maxBodyBytes;
-    const options = { target: upstream.target, agent: upstream.agent, ...(limit === undefined ? {} : { buffer: req.pipe(bodyLimiter(limit, fail)) }) };
+    const options = { target: upstream.target, agent: upstream.agent, selfHandleResponse, ...(limit === undefined ? {} : { buffer: req.pipe(bodyLimiter(limit, fail)) }) };
     // A pooled keep-alive connection the upstream closed just as it was reused fails before any
     // answer; a request without a body that cannot change anything is sent once more on a fresh
     // one (as nginx's proxy_next_upstream does). Never a request with a body: it may have arrived.
@@ -303,7 +325,7 @@ export class ProxyService implements OnApplicationShutdown {
    * 'error' listener (upgrade dispatch). Before the upstream's 101 a failure is answered with a
    * problem; after it either side closing closes the other.
    */
-  forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, path: string, requestId: string, log: ExchangeLog): void {
+  forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, path: string, requestId: string, log: ExchangeLog, dpop?: UpstreamBinding): void {
     const timeoutS = upstream.timeoutS;
     let proxyReq: ClientRequest | undefined;
     let settled = false;
@@ -323,6 +345,8 @@ export class ProxyService implements OnApplicationShutdown {
         proxyRes.destroy();
         return;
       }
+      // a handshake is not sent twice: a nonce challenge passes through, its nonce kept for the next
+      dpop?.answered(proxyRes.statusCode, proxyRes.headers);
       settled = true;
       clearTimeout(timer);
       applyResponsePolicy(proxyRes.headers, upstream.response, false);
@@ -338,6 +362,7 @@ export class ProxyService implements OnApplicationShutdown {
       }
       settled = true;
       clearTimeout(timer);
+      dpop?.answered(proxyRes.statusCode, proxyRes.headers);
       // http-proxy's pipes end the other side on a clean end only; a reset or a destroy must too
       proxySocket.once('close', () => socket.destroy());
       socket.once('close', () => proxySocket.destroy());

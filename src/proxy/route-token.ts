@@ -3,13 +3,17 @@ import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config, ProxyRoute } from '../config/config.js';
 import { hasOwnUserToken } from '../config/route-policy.js';
+import { DpopKey } from '../oidc/dpop.js';
 import { TokenRequestRejectedError } from '../oidc/oidc.errors.js';
 import { ProviderMetadata } from '../oidc/provider-metadata.js';
 import { TOKEN_EXCHANGE_GRANT, TokenClient, type TokenResponse, type TokenTarget } from '../oidc/token-client.js';
 import { RouteTokenRejectedError, SessionRequiredError } from '../session/session.errors.js';
 import type { SessionRecord } from '../session/session-store.js';
 import { accessTokenExpiresAt } from '../session/session-timing.js';
+import { sessionDpopKey } from '../session/session-dpop.js';
 import { TokenRefresher, type RouteTokenSpec } from '../session/token-refresher.js';
+import type { Upstream } from './proxy.service.js';
+import { UpstreamDpop, type UpstreamBinding } from './upstream-dpop.js';
 
 interface CachedToken {
   readonly accessToken: string;
@@ -49,6 +53,8 @@ export class ClientTokens {
     private readonly tokens: Pick<TokenClient, 'clientCredentials'>,
     private readonly clock: Clock,
     private readonly skewS: number,
+    /** OIDC_DPOP: the process's own key, which these tokens are bound to (they name no session). */
+    private readonly dpop?: DpopKey,
   ) {}
 
   get(route: ProxyRoute): Promise<string> {
@@ -66,7 +72,7 @@ export class ClientTokens {
     const now = this.clock.now();
     let answer: TokenResponse;
     try {
-      answer = await this.tokens.clientCredentials(routeTarget(route));
+      answer = await this.tokens.clientCredentials(routeTarget(route), this.dpop);
     } catch (error) {
       // the route's target (scope, audience, resource) is refused: the route's problem, a 403
       if (error instanceof TokenRequestRejectedError) throw new RouteTokenRejectedError(error.oauthError, error);
@@ -86,6 +92,9 @@ export class ClientTokens {
 export class RouteTokens implements OnApplicationBootstrap {
   private readonly log = new Logger(RouteTokens.name);
   private readonly clientTokens: ClientTokens;
+  /** OIDC_DPOP: the key `client` route tokens are bound to, one per process. */
+  private readonly processKey: DpopKey | undefined;
+  private readonly upstreamDpop: UpstreamDpop | undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -94,7 +103,9 @@ export class RouteTokens implements OnApplicationBootstrap {
     @Inject(CLOCK) clock: Clock,
     @Inject(ProviderMetadata) private readonly provider?: Pick<ProviderMetadata, 'whenLoaded'>,
   ) {
-    this.clientTokens = new ClientTokens(tokens, clock, config.session.refreshSkewS);
+    this.processKey = config.oidc.dpop ? DpopKey.generate() : undefined;
+    this.upstreamDpop = config.oidc.dpop ? new UpstreamDpop(clock) : undefined;
+    this.clientTokens = new ClientTokens(tokens, clock, config.session.refreshSkewS, this.processKey);
   }
 
   onApplicationBootstrap(): void {
@@ -116,6 +127,20 @@ export class RouteTokens implements OnApplicationBootstrap {
     if (route.token === 'client') return this.clientTokens.get(route);
     if (hasOwnUserToken(route)) return this.refresher.routeToken(session, routeSpec(route));
     return (await this.refresher.fresh(session)).tokens.accessToken;
+  }
+
+  /**
+   * OIDC_DPOP: the upstream request's binding (RFC 9449 §7) of the token forRoute() gave, with the
+   * key it is bound to: the process's for a `client` route, the session's otherwise. Undefined
+   * without OIDC_DPOP or without a token: the request then goes as before.
+   */
+  bindForUpstream(route: ProxyRoute, session: SessionRecord | undefined, accessToken: string | undefined, method: string, upstream: Pick<Upstream, 'target'>, path: string): UpstreamBinding | undefined {
+    const { upstreamDpop } = this;
+    if (upstreamDpop === undefined || accessToken === undefined) return undefined;
+    const key = route.token === 'client' ? this.processKey : session === undefined ? undefined : sessionDpopKey(session, true);
+    // forRoute() gives a token only with a session, except to `client` routes
+    if (key === undefined) throw new Error('a DPoP-bound token without a key');
+    return upstreamDpop.bind(key, accessToken, method, upstream.target, path);
   }
 }
 

@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { Cluster } from 'ioredis';
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
+import { DpopPrivateJwkSchema } from '../oidc/dpop.js';
 import { RecordSeal } from './record-seal.js';
 import { createRedisClient, isCluster, type RedisClient, type RedisConnection } from './redis-connection.js';
 import { PrefixedLayout, SlottedLayout, type NewRecordFields, type SessionLayout } from './redis-session-layout.js';
@@ -19,7 +20,8 @@ import type { ReplaceTokensResult, SessionRecord, SessionStore, SessionTokens, S
  *     abs     absolute expiry, epoch ms
  *     sub     HMAC of the user's sub (its by-sub index)
  *     psid    HMAC of the provider's sid (its by-psid index), absent without one
- *     ident   sealed { sub, providerSid, logoutValue, createdAt }; written once
+ *     ident   sealed { sub, providerSid, logoutValue, createdAt, dpopKey }; written once (dpopKey:
+ *             the session's private DPoP JWK under OIDC_DPOP, sealed like the tokens)
  *     tokens  sealed { tokens, claims }; replaced by replaceTokens
  * Beside the sessions, under `keyPrefix` (default `bff:`):
  *   <prefix>lock:<name>        string: the owner's random token; PX ttl (refresh single-flight; the
@@ -69,6 +71,8 @@ const IdentSchema = z.object({
   providerSid: nullableString,
   logoutValue: z.string(),
   createdAt: z.number(),
+  /** OIDC_DPOP: the session's DPoP private key (RFC 9449), which never changes for a session. */
+  dpopKey: DpopPrivateJwkSchema.optional(),
 });
 
 /** The sealed part replaceTokens replaces. */
@@ -102,7 +106,13 @@ const identData = (id: string): string => `bff-session-record-v2\u0000${id}\u000
 const tokensData = (id: string, version: number): string => `bff-session-record-v2\u0000${id}\u0000tokens\u0000${version}`;
 
 function sealIdent(seal: RecordSeal, record: SessionRecord): string {
-  const ident = { sub: record.sub, providerSid: record.providerSid ?? null, logoutValue: record.logoutValue, createdAt: record.createdAt };
+  const ident = {
+    sub: record.sub,
+    providerSid: record.providerSid ?? null,
+    logoutValue: record.logoutValue,
+    createdAt: record.createdAt,
+    ...(record.dpopKey === undefined ? {} : { dpopKey: record.dpopKey }),
+  };
   return seal.seal(JSON.stringify(ident), identData(record.id));
 }
 
@@ -243,6 +253,7 @@ export class RedisSessionStore implements SessionStore {
       tokens: sealed.tokens,
       logoutValue: ident.logoutValue,
       createdAt: ident.createdAt,
+      ...(ident.dpopKey === undefined ? {} : { dpopKey: ident.dpopKey }),
       absoluteExpiresAt: fields.abs,
       idleExpiresAt: fields.idle,
       version: fields.v,

@@ -1,3 +1,5 @@
+import type { DpopPrivateJwk } from '../oidc/dpop.js';
+
 /** The tokens of one session. Only ever on the server. */
 export interface SessionTokens {
   readonly accessToken: string;
@@ -32,6 +34,11 @@ export interface SessionRecord {
   readonly tokens: SessionTokens;
   /** The value of `sid` in the logout URL: proves a logout request came from the app, not a cross-site link. */
   readonly logoutValue: string;
+  /**
+   * OIDC_DPOP: the session's own DPoP private key (RFC 9449), created at its login; every token of
+   * the session is bound to it. Sealed at rest with the rest of the record; never leaves the server.
+   */
+  readonly dpopKey?: DpopPrivateJwk | undefined;
   /** Epoch milliseconds. */
   readonly createdAt: number;
   readonly absoluteExpiresAt: number;

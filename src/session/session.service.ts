@@ -5,6 +5,7 @@ import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { userClaims, type IdTokenClaims } from '../oidc/id-token.validator.js';
+import type { DpopPrivateJwk } from '../oidc/dpop.js';
 import type { TokenResponse } from '../oidc/token-client.js';
 import { newSessionId, readSessionId, sessionKey, sidHash, writeSessionId, type SessionCookie } from './session-cookie.js';
 import { SessionRequiredError } from './session.errors.js';
@@ -14,6 +15,8 @@ import { accessTokenExpiresAt, slidIdleExpiry } from './session-timing.js';
 export interface NewSession {
   readonly claims: IdTokenClaims;
   readonly tokens: TokenResponse & { readonly id_token: string };
+  /** OIDC_DPOP: the key the login transaction carried, which the tokens are bound to. */
+  readonly dpopKey?: DpopPrivateJwk | undefined;
 }
 
 /** What start() did: the new session, and the browser's previous one that it ended. */
@@ -110,6 +113,7 @@ export class SessionService {
         scope: login.tokens.scope,
       },
       logoutValue: randomBytes(16).toString('base64url'),
+      ...(login.dpopKey === undefined ? {} : { dpopKey: login.dpopKey }),
       createdAt: now,
       absoluteExpiresAt,
       idleExpiresAt: Math.min(now + idleTimeoutS * 1000, absoluteExpiresAt),

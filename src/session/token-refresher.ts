@@ -13,10 +13,12 @@ import {
   ProviderUnavailableError,
   TokenRequestRejectedError,
   TokenResponseInvalidError,
+  TokenTypeInvalidError,
 } from '../oidc/oidc.errors.js';
 import { TokenClient, type TokenResponse, type TokenTarget } from '../oidc/token-client.js';
 import type { TokenFailure } from '../oidc/token-outcome.js';
 import { RefreshBackoff, type RefreshPermit } from './refresh-backoff.js';
+import { sessionDpopKey } from './session-dpop.js';
 import { sidHash } from './session-cookie.js';
 import { RouteTokenRejectedError, SessionExpiredError, SessionStoreUnavailableError } from './session.errors.js';
 import { SESSION_STORE, type ReplaceTokensResult, type RouteToken, type SessionRecord, type SessionStore, type SessionTokens, type StoreLock } from './session-store.js';
@@ -172,7 +174,7 @@ export class TokenRefresher {
     const now = this.clock.now();
     let response: TokenResponse;
     try {
-      response = await this.tokens.refresh(refreshToken);
+      response = await this.tokens.refresh(refreshToken, undefined, sessionDpopKey(current, this.config.oidc.dpop));
     } catch (error) {
       return this.refused(current, lock, reread, permit, error);
     }
@@ -274,10 +276,10 @@ export class TokenRefresher {
     let rotated: string | undefined;
     try {
       if (route.exchange) {
-        const answer = await this.tokens.exchange(current.tokens.accessToken, route.target);
+        const answer = await this.tokens.exchange(current.tokens.accessToken, route.target, sessionDpopKey(current, this.config.oidc.dpop));
         ({ access_token: accessToken, expires_in: expiresIn } = answer);
       } else {
-        const answer = await this.tokens.refresh(refreshToken ?? '', route.target);
+        const answer = await this.tokens.refresh(refreshToken ?? '', route.target, sessionDpopKey(current, this.config.oidc.dpop));
         ({ access_token: accessToken, expires_in: expiresIn, refresh_token: rotated } = answer);
       }
     } catch (error) {
@@ -319,7 +321,7 @@ export class TokenRefresher {
       if (reread && latest.version !== current.version) return this.obtainRouteToken(latest, lock, route, false);
       throw new RouteTokenRejectedError(error.oauthError, error);
     }
-    this.routeFailed(current, route, error instanceof ClientAuthenticationFailedError ? 'client_authentication_failed' : 'token_response_invalid', error);
+    this.routeFailed(current, route, error instanceof ClientAuthenticationFailedError ? 'client_authentication_failed' : error instanceof TokenTypeInvalidError ? 'token_type_invalid' : 'token_response_invalid', error);
     throw error;
   }
 
@@ -351,6 +353,7 @@ export class TokenRefresher {
     }
     if (error instanceof ClientAuthenticationFailedError) this.failed(current, 'client_authentication_failed', error);
     else if (error instanceof TokenResponseInvalidError) this.failed(current, 'token_response_invalid', error);
+    else if (error instanceof TokenTypeInvalidError) this.failed(current, 'token_type_invalid', error);
     throw error;
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../../src/common/clock.js';
+import { DpopKey } from '../../src/oidc/dpop.js';
 import { newSessionId, sessionKey } from '../../src/session/session-cookie.js';
 import { SessionStoreUnavailableError } from '../../src/session/session.errors.js';
 import type { SessionRecord, SessionStore, SessionTokens, StoreLock } from '../../src/session/session-store.js';
@@ -130,6 +131,15 @@ export function describeSessionStore(name: string, makeStore: () => Promise<Stor
 
         expect(await store.get(full.id)).toStrictEqual(full);
         expect(await store.get(bare.id)).toStrictEqual(bare);
+      });
+
+      it('keeps a session\'s DPoP key (OIDC_DPOP) with it, and it survives a token replacement', async () => {
+        const { store } = current();
+        const bound = record({ dpopKey: DpopKey.generate().jwk });
+        await store.create(bound);
+        expect(await store.get(bound.id)).toStrictEqual(bound);
+        expect(await store.replaceTokens(bound.id, bound.version, { ...bound.tokens, accessToken: 'refreshed' }, bound.claims)).toBe('replaced');
+        expect((await store.get(bound.id))?.dpopKey).toStrictEqual(bound.dpopKey);
       });
 
       it('returns undefined for an id it never stored', async () => {

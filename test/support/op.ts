@@ -21,6 +21,8 @@ export interface OpOptions {
   requirePar?: boolean;
   /** A FAPI 2.0 provider (needs clientKeys): PAR, private_key_jwt only, DPoP-bound tokens. */
   fapi2?: boolean;
+  /** DEMO_DPOP: `on` (default: tokens asked for with a proof are DPoP-bound), `off` (always Bearer), `nonce` (a DPoP nonce is required). */
+  dpop?: 'on' | 'off' | 'nonce';
 }
 
 export interface RunningOp {
@@ -52,6 +54,7 @@ export async function startOp(options: OpOptions): Promise<RunningOp> {
     DEMO_API_AUDIENCE: AUDIENCE,
     DEMO_ACCESS_TOKEN_TTL_S: String(options.accessTokenTtlS ?? 300),
     DEMO_TOKEN_ENDPOINT_AUTH_METHOD: options.tokenEndpointAuthMethod ?? 'client_secret_basic',
+    DEMO_DPOP: options.dpop ?? 'on',
     DEMO_RESOURCES: Object.entries({ [AUDIENCE]: 'api', ...options.resources })
       .map(([resource, scopes]) => `${resource}=${scopes}`)
       .join(','),
