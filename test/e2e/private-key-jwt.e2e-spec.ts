@@ -1,5 +1,6 @@
 import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto';
-import { calculateJwkThumbprint, SignJWT } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, SignJWT } from 'jose';
+import { DpopKey, dpopProofHeader, jwkThumbprint } from '../../src/oidc/dpop.js';
 import { sessionOf } from '../support/gateway-state.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { freePort } from '../support/ports.js';
@@ -195,11 +196,19 @@ describe('/auth/jwks.json without private_key_jwt', () => {
   });
 });
 
-describe('OIDC_PROFILE=fapi2 against oidc-provider in its FAPI 2.0 mode (the login itself needs DPoP)', () => {
+describe('OIDC_PROFILE=fapi2 against oidc-provider in its FAPI 2.0 mode (PAR, private_key_jwt only, DPoP-bound tokens)', () => {
   const key = pkcs8('ec');
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ OIDC_PROFILE: 'fapi2', OIDC_CLIENT_PRIVATE_KEY: key, OIDC_CLIENT_SECRET: undefined }, (gatewayUrl) => ({ clientKeys: { jwksUri: `${gatewayUrl}/auth/jwks.json` }, fapi2: true }));
+    // the access tokens live 60 s and are refreshed 30 s before they expire, on the gateway's clock
+    stack = await startStack({ OIDC_PROFILE: 'fapi2', OIDC_CLIENT_PRIVATE_KEY: key, OIDC_CLIENT_SECRET: undefined, TOKEN_REFRESH_SKEW_S: '30' }, (gatewayUrl) => ({
+      clientKeys: { jwksUri: `${gatewayUrl}/auth/jwks.json` },
+      fapi2: true,
+      accessTokenTtlS: 60,
+    }));
+  });
+  afterEach(() => {
+    stack.gateway.clock.reset();
   });
   afterAll(async () => {
     await stack.stop();
@@ -212,6 +221,49 @@ describe('OIDC_PROFILE=fapi2 against oidc-provider in its FAPI 2.0 mode (the log
     expect(res.status).toBe(302);
     const location = new URL(res.headers.get('location') ?? '');
     expect([...location.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+  });
+
+  it('signs in, calls the API with a DPoP-bound token and a proof the sample API verifies, refreshes, and gives two sessions two keys', async () => {
+    const first = await stack.signedIn('alice');
+    const { record } = await sessionOf(stack.gateway.app, first, stack.gateway.url);
+    const jkt = jwkThumbprint(record.dpopKey ?? { crv: 'P-256', kty: 'EC', x: '', y: '' });
+    expect(decodeJwt(record.tokens.accessToken)['cnf']).toEqual({ jkt });
+    expect((await first.request(`${stack.gateway.url}/api/orders`, { headers: { 'x-csrf': '1' } })).status).toBe(200);
+    const served = stack.upstream.received.at(-1);
+    expect(served).toMatchObject({ sub: 'alice', jkt, refusal: undefined });
+    expect(served?.headers['authorization']).toBe(`DPoP ${record.tokens.accessToken}`);
+    // the refresh: a proof of the same key and a fresh assertion; the new token is bound to the same key
+    stack.gateway.clock.advance(35_000);
+    expect((await first.request(`${stack.gateway.url}/api/after-refresh`, { headers: { 'x-csrf': '1' } })).status).toBe(200);
+    const refreshed = await sessionOf(stack.gateway.app, first, stack.gateway.url);
+    expect(refreshed.record.tokens.accessToken).not.toBe(record.tokens.accessToken);
+    expect(stack.upstream.received.at(-1)).toMatchObject({ jkt, refusal: undefined });
+    stack.gateway.clock.reset();
+    const second = await stack.signedIn('bob');
+    expect((await second.request(`${stack.gateway.url}/api/orders`, { headers: { 'x-csrf': '1' } })).status).toBe(200);
+    const other = stack.upstream.received.at(-1);
+    expect(other).toMatchObject({ sub: 'bob', refusal: undefined });
+    expect(other?.jkt).not.toBe(jkt);
+  });
+
+  it('revokes the refresh token at logout: the provider then refuses it to the client with a valid assertion and proof', async () => {
+    const browser = await stack.signedIn();
+    const { record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
+    const logout = await browser.request(`${stack.gateway.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
+    expect(logout.status).toBe(200);
+    const proofKey = DpopKey.fromJwk(record.dpopKey ?? { crv: 'P-256', kty: 'EC', x: '', y: '', d: '' });
+    const res = await fetch(`${stack.op.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...dpopProofHeader(proofKey, `${stack.op.issuer}/token`, Date.now()) },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: record.tokens.refreshToken ?? '',
+        client_id: stack.op.clientId,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: await assertion(key, stack.op.clientId, stack.op.issuer),
+      }),
+    });
+    expect(((await res.json()) as { error?: string }).error).toBe('invalid_grant');
   });
 });
 
