@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js';
 import { ReadinessService } from '../health/readiness.service.js';
 import { ProviderMetadata, type LoadedProvider } from '../oidc/provider-metadata.js';
 import { ClientAuthentication } from '../oidc/client-auth.js';
+import { DpopKey } from '../oidc/dpop.js';
 import { TokenClient } from '../oidc/token-client.js';
 import { Tracing } from '../tracing/tracing.js';
 import { routeTarget, unannouncedGrants } from '../proxy/route-token.js';
@@ -85,11 +86,13 @@ async function checkClientRoutes(config: Config, loaded: LoadedProvider | undefi
   if (loaded === undefined) return { ok: false, lines: ['not checked: the provider\'s discovery did not load'] };
   const provider = { get: () => loaded };
   const tokens = new TokenClient(config, provider, systemClock, new Tracing(config), new ClientAuthentication(config, provider, systemClock));
+  // as the gateway asks: with OIDC_DPOP, a proof of a key of its own (a provider binding tokens refuses a request without)
+  const dpop = config.oidc.dpop ? DpopKey.generate() : undefined;
   const lines: string[] = [];
   let ok = true;
   for (const route of routes) {
     try {
-      const answer = await tokens.clientCredentials(routeTarget(route));
+      const answer = await tokens.clientCredentials(routeTarget(route), dpop);
       lines.push(`${route.prefix}: client-credentials token obtained${answer.expires_in === undefined ? '' : ` (expires in ${answer.expires_in} s)`}`);
     } catch (error) {
       ok = false;

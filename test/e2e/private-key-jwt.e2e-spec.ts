@@ -3,7 +3,9 @@ import { calculateJwkThumbprint, decodeJwt, SignJWT } from 'jose';
 import { DpopKey, dpopProofHeader, jwkThumbprint } from '../../src/oidc/dpop.js';
 import { sessionOf } from '../support/gateway-state.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { runGatewayToExit } from '../support/gateway-process.js';
 import { freePort } from '../support/ports.js';
+import { testEnvironment } from '../support/test-env.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { startRogueOp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type RogueOp } from '../support/rogue-op.js';
 import { eventually, waitUntilReady } from '../support/wait.js';
@@ -244,6 +246,18 @@ describe('OIDC_PROFILE=fapi2 against oidc-provider in its FAPI 2.0 mode (PAR, pr
     const other = stack.upstream.received.at(-1);
     expect(other).toMatchObject({ sub: 'bob', refusal: undefined });
     expect(other?.jkt).not.toBe(jkt);
+  });
+
+  it('--check-config obtains a client route\'s token with a DPoP proof, as the provider requires under the profile', async () => {
+    const routes = [
+      { prefix: '/api/jobs', target: 'http://127.0.0.1:9', token: 'client', resource: stack.op.audience, scope: 'api' },
+      { prefix: '/api', target: 'http://127.0.0.1:9' },
+    ];
+    const result = await runGatewayToExit(
+      { ...testEnvironment(), OIDC_ISSUER: stack.op.issuer, OIDC_CLIENT_ID: stack.op.clientId, OIDC_CLIENT_SECRET: undefined, OIDC_PROFILE: 'fapi2', OIDC_CLIENT_PRIVATE_KEY: key, PROXY_ROUTES: JSON.stringify(routes) },
+      ['--check-config'],
+    );
+    expect(result.stdout).toMatch(/^ {2}ok {4}client routes +\/api\/jobs: client-credentials token obtained/m);
   });
 
   it('revokes the refresh token at logout: the provider then refuses it to the client with a valid assertion and proof', async () => {
