@@ -77,9 +77,11 @@ describe('DPoP nonces', () => {
 
   it('reads an upstream\'s challenge: 401 WWW-Authenticate DPoP error="use_dpop_nonce" with a DPoP-Nonce header', () => {
     expect(upstreamNonceChallenge(401, { 'www-authenticate': 'DPoP error="use_dpop_nonce", algs="ES256"', 'dpop-nonce': 'n1' })).toBe('n1');
-    expect(upstreamNonceChallenge(401, { 'www-authenticate': 'Bearer realm="x", DPoP algs="ES256" error="use_dpop_nonce"', 'dpop-nonce': 'n1' })).toBe('n1');
+    expect(upstreamNonceChallenge(401, { 'www-authenticate': 'Bearer realm="x", DPoP algs="ES256", error="use_dpop_nonce"', 'dpop-nonce': 'n1' })).toBe('n1');
     expect(upstreamNonceChallenge(401, { 'www-authenticate': 'DPoP error="invalid_token"', 'dpop-nonce': 'n1' })).toBeUndefined();
     expect(upstreamNonceChallenge(401, { 'www-authenticate': 'DPoP error="use_dpop_nonce"' })).toBeUndefined();
+    // not well-formed (no comma between the parameters): not understood, so not retried
+    expect(upstreamNonceChallenge(401, { 'www-authenticate': 'DPoP algs="ES256" error="use_dpop_nonce"', 'dpop-nonce': 'n1' })).toBeUndefined();
     expect(upstreamNonceChallenge(403, { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': 'n1' })).toBeUndefined();
   });
 });

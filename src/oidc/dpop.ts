@@ -1,5 +1,6 @@
 import { createHash, createPrivateKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { parseWwwAuthenticate } from '../common/www-authenticate.js';
 
 /*
  * DPoP (RFC 9449): one ES256 key pair per session (and one per process for the gateway's own
@@ -178,9 +179,10 @@ export async function providerNonceChallenge(response: Response): Promise<string
 export function upstreamNonceChallenge(status: number | undefined, headers: Readonly<Record<string, string | string[] | undefined>>): string | undefined {
   const nonce = headers['dpop-nonce'];
   if (status !== 401 || typeof nonce !== 'string') return undefined;
-  const challenge = headers['www-authenticate'];
-  const challenges = Array.isArray(challenge) ? challenge.join(', ') : (challenge ?? '');
-  return /(^|[\s,])DPoP\s[^]*error\s*=\s*"?use_dpop_nonce"?/i.test(challenges) ? nonce : undefined;
+  const field = headers['www-authenticate'];
+  // the one challenge parser (step-up reads the same field): a malformed field is no challenge
+  const challenges = parseWwwAuthenticate(Array.isArray(field) ? field.join(', ') : (field ?? '')) ?? [];
+  return challenges.some((c) => c.scheme.toLowerCase() === 'dpop' && c.params.get('error') === 'use_dpop_nonce') ? nonce : undefined;
 }
 
 /** How one request to the provider (token or PAR endpoint) is sent with DPoP. */

@@ -1,5 +1,5 @@
 import { parseAcrValues, parseMaxAge, type StepUpRequest } from '../oidc/step-up.js';
-import { parseWwwAuthenticate } from './www-authenticate.js';
+import { parseWwwAuthenticate } from '../common/www-authenticate.js';
 
 /** RFC 9470 §3: the error code of a resource server's step-up challenge. */
 const INSUFFICIENT_USER_AUTHENTICATION = 'insufficient_user_authentication';
