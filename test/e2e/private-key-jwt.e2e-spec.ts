@@ -23,6 +23,23 @@ async function assertion(pem: string, clientId: string, issuer: string): Promise
   return new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer(clientId).setSubject(clientId).setAudience(issuer).setJti(randomUUID()).setIssuedAt(now).setExpirationTime(now + 60).sign(createPrivateKey(pem));
 }
 
+/** The provider's error for a refresh-token grant the test sends as the client (its own assertion, and a DPoP proof when given). */
+async function refreshGrantError(op: { issuer: string; clientId: string }, pem: string, refreshToken: string | undefined, dpop?: DpopKey): Promise<string | undefined> {
+  const endpoint = `${op.issuer}/token`;
+  const res = await fetch(endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(dpop === undefined ? {} : dpopProofHeader(dpop, endpoint, Date.now())) },
+    body: new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken ?? '',
+      client_id: op.clientId,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await assertion(pem, op.clientId, op.issuer),
+    }),
+  });
+  return ((await res.json()) as { error?: string }).error;
+}
+
 const problemOf = async (res: Response): Promise<{ code?: string }> => (await res.json()) as { code?: string };
 
 describe('private_key_jwt with pushed authorization requests, against oidc-provider requiring PAR', () => {
@@ -91,18 +108,7 @@ describe('private_key_jwt with pushed authorization requests, against oidc-provi
     const { record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
     const logout = await browser.request(`${stack.gateway.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
     expect(logout.status).toBe(200);
-    const res = await fetch(`${stack.op.issuer}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'refresh_token',
-        refresh_token: record.tokens.refreshToken ?? '',
-        client_id: stack.op.clientId,
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: await assertion(signingKey, stack.op.clientId, stack.op.issuer),
-      }),
-    });
-    expect(((await res.json()) as { error?: string }).error).toBe('invalid_grant');
+    expect(await refreshGrantError(stack.op, signingKey, record.tokens.refreshToken)).toBe('invalid_grant');
   });
 
   describe('a second gateway whose redirect_uri the provider does not know', () => {
@@ -266,18 +272,7 @@ describe('OIDC_PROFILE=fapi2 against oidc-provider in its FAPI 2.0 mode (PAR, pr
     const logout = await browser.request(`${stack.gateway.url}/auth/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
     expect(logout.status).toBe(200);
     const proofKey = DpopKey.fromJwk(record.dpopKey ?? { crv: 'P-256', kty: 'EC', x: '', y: '', d: '' });
-    const res = await fetch(`${stack.op.issuer}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...dpopProofHeader(proofKey, `${stack.op.issuer}/token`, Date.now()) },
-      body: new URLSearchParams({
-        grant_type: 'refresh_token',
-        refresh_token: record.tokens.refreshToken ?? '',
-        client_id: stack.op.clientId,
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: await assertion(key, stack.op.clientId, stack.op.issuer),
-      }),
-    });
-    expect(((await res.json()) as { error?: string }).error).toBe('invalid_grant');
+    expect(await refreshGrantError(stack.op, key, record.tokens.refreshToken, proofKey)).toBe('invalid_grant');
   });
 });
 
