@@ -185,7 +185,8 @@ export class ProxyService implements OnApplicationShutdown {
   }
 
   /**
-   * Streams `req` (headers already rewritten) to the upstream at `path` and its answer back to `res`.
+   * Streams `req` (headers already rewritten) to the upstream at `path` and its answer back to `res`,
+   * which carries X-Request-Id whichever way it ends.
    * Failures before the response headers become one 502/504/413 problem; after them the browser's
    * response is destroyed, as nothing truthful can be said any more.
    */
@@ -217,6 +218,9 @@ export class ProxyService implements OnApplicationShutdown {
       }
       clearTimeout(timer);
       applyResponsePolicy(proxyRes.headers, upstream.response, false);
+      // in the head itself: one header set earlier with setHeader would make writeHead set every
+      // upstream header one by one; an upstream's own X-Request-Id is kept, as it always was
+      proxyRes.headers['x-request-id'] ??= requestId;
       try {
         // written here rather than by http-proxy's header copy: a status or header Node refuses to
         // write would throw inside its listener (or later, inside the body pipe) and end the process

@@ -42,10 +42,11 @@ export function applyResponsePolicy(headers: IncomingHttpHeaders, policy: Respon
     }
   }
   if (!upgrade) {
-    delete headers.connection;
-    delete headers.upgrade;
+    if (named !== undefined) delete headers.connection;
+    if (headers.upgrade !== undefined) delete headers.upgrade;
   }
-  for (const name of HOP_BY_HOP) delete headers[name];
+  // a delete of a header the response lacks is still a slow runtime call: look first
+  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
   if (policy.varyCookie && !upgrade) headers.vary = withVaryCookie(headers.vary);
   const cookies = headers['set-cookie'];
   if (cookies === undefined) return;

@@ -27,21 +27,118 @@ export async function registerSessionCookie(fastify: FastifyInstance, config: Co
     key: deriveKeys(secrets, 'cookie'),
     cookieName: cookie.name,
     expiry: absoluteTimeoutS,
-    cookie: { path: '/', httpOnly: true, secure: cookie.secure, sameSite: 'lax', maxAge: absoluteTimeoutS },
+    cookie: cookieOptions(config),
   });
 }
 
+/** The session cookie's attributes, as the plugin writes them (and SessionCookieCodec, for /api refusals). */
+interface CookieOptions {
+  readonly path: string;
+  readonly httpOnly: boolean;
+  readonly secure: boolean;
+  readonly sameSite: 'lax';
+  readonly maxAge: number;
+}
+
+function cookieOptions(config: Config): CookieOptions {
+  const { cookie, absoluteTimeoutS } = config.session;
+  return { path: '/', httpOnly: true, secure: cookie.secure, sameSite: 'lax', maxAge: absoluteTimeoutS };
+}
+
+/** Opened cookies kept by SessionCookieCodec: about 300 bytes each, a few MB at most. */
+const OPENED_COOKIES_MAX = 10_000;
+
+/** What an opened cookie that holds only a session id said. */
+interface OpenedCookie {
+  readonly sid: string;
+  /** secure-session's `__ts` (seconds): the cookie's own age, which its expiry counts from. */
+  readonly ts: number;
+  /** Epoch ms from which secure-session no longer opens it. */
+  readonly expiresAt: number;
+  /** Opened with a retired key: the next answer the gateway writes seals it again with the first. */
+  readonly rotated: boolean;
+}
+
 /**
- * The session cookie of a request no Fastify hook has seen (a WebSocket handshake), decoded as the
- * plugins' onRequest hooks decode it for routed requests: @fastify/cookie's parser, then
- * secure-session's decoder (same keys, same expiry). Undefined when absent, tampered, sealed with
- * an unknown key or expired.
+ * The session cookie as /api reads it, HTTP and WebSocket alike, without secure-session's hooks:
+ * they would parse and open the cookie on every request of the scope, and opening it (XSalsa20-
+ * Poly1305 after two base64 decodes) is the dearest step of an /api request's own work. The sealed
+ * value a browser sends on each call opens once; later calls find what it said (only a session
+ * id: a cookie with a login in progress opens every time), until secure-session's expiry for it.
+ * Keyed by the authenticated sealed value, so nothing a client makes up gets in.
  */
-export function decodeSessionCookie(fastify: FastifyInstance, cookieHeader: string | undefined, cookieName: string): SessionCookie | undefined {
-  if (cookieHeader === undefined) return undefined;
-  const sealed = fastify.parseCookie(cookieHeader)[cookieName];
-  if (sealed === undefined) return undefined;
-  return fastify.decodeSecureSession(sealed) ?? undefined;
+export class SessionCookieCodec {
+  private readonly opened = new Map<string, OpenedCookie>();
+
+  private constructor(
+    private readonly plugin: FastifyInstance,
+    private readonly name: string,
+    private readonly expiryS: number,
+    private readonly options: CookieOptions,
+  ) {}
+
+  /**
+   * Registers the cookie plugins in a scope of their own under `scope`, with no route: their
+   * decoders and encoders serve `scope`'s routes, their hooks never run there.
+   */
+  static async register(scope: FastifyInstance, config: Config): Promise<SessionCookieCodec> {
+    let codec: SessionCookieCodec | undefined;
+    await scope.register(async (plugin) => {
+      await registerSessionCookie(plugin, config);
+      codec = new SessionCookieCodec(plugin, config.session.cookie.name, config.session.absoluteTimeoutS, cookieOptions(config));
+    });
+    if (codec === undefined) throw new Error('the session cookie plugin did not register');
+    return codec;
+  }
+
+  /**
+   * The session cookie of a Cookie header, decoded as the plugins' hooks decode it elsewhere:
+   * @fastify/cookie's parser, then secure-session's decoder (same keys, same expiry). Undefined when
+   * absent, tampered, sealed with an unknown key or expired.
+   */
+  decode(cookieHeader: string | undefined): SessionCookie | undefined {
+    if (cookieHeader === undefined) return undefined;
+    const sealed = this.plugin.parseCookie(cookieHeader)[this.name];
+    if (sealed === undefined) return undefined;
+    const known = this.opened.get(sealed);
+    // secure-session's own test of the cookie's age, on its own clock
+    if (known !== undefined && known.expiresAt - Date.now() > 0) {
+      const session = this.plugin.createSecureSession({ sid: known.sid, __ts: known.ts });
+      if (known.rotated) session.changed = true;
+      return session;
+    }
+    const session = this.plugin.decodeSecureSession(sealed) ?? undefined;
+    if (session === undefined) {
+      this.opened.delete(sealed);
+      return undefined;
+    }
+    this.remember(sealed, session);
+    return session;
+  }
+
+  /**
+   * The Set-Cookie header for an answer the gateway writes itself (a refusal), when the request
+   * changed its cookie (a dropped session id, a retired key): what secure-session's onSend hook
+   * writes elsewhere.
+   */
+  setCookie(session: SessionCookie | undefined): string | undefined {
+    if (session === undefined || session.changed !== true) return undefined;
+    if (session.deleted === true) return this.plugin.serializeCookie(this.name, '', { ...this.options, expires: new Date(0), maxAge: 0 });
+    return this.plugin.serializeCookie(this.name, this.plugin.encodeSecureSession(session), this.options);
+  }
+
+  private remember(sealed: string, session: SessionCookie): void {
+    const data = session.data() ?? {};
+    const sid: unknown = session.get('sid');
+    const ts: unknown = session.get('__ts');
+    if (typeof sid !== 'string' || typeof ts !== 'number' || Object.keys(data).length !== 1) return;
+    // first in, first out: a full map costs a hit rate, never memory
+    if (this.opened.size >= OPENED_COOKIES_MAX) {
+      const oldest = this.opened.keys().next();
+      if (oldest.done !== true) this.opened.delete(oldest.value);
+    }
+    this.opened.set(sealed, { sid, ts, expiresAt: (ts + this.expiryS) * 1000, rotated: session.changed === true });
+  }
 }
 
 /**
