@@ -48,12 +48,11 @@ function cookieOptions(config: Config): CookieOptions {
 /** Opened cookies kept by SessionCookieCodec: about 300 bytes each, a few MB at most. */
 const OPENED_COOKIES_MAX = 10_000;
 
-/** What an opened cookie that holds only a session id said. */
+/** What an opened cookie said. */
 interface OpenedCookie {
-  readonly sid: string;
-  /** secure-session's `__ts` (seconds): the cookie's own age, which its expiry counts from. */
-  readonly ts: number;
-  /** Epoch ms from which secure-session no longer opens it. */
+  /** Its data as sealed (JSON, `__ts` included): each request gets its own copy to change. */
+  readonly json: string;
+  /** Epoch ms from which secure-session no longer opens it (`__ts` + its expiry). */
   readonly expiresAt: number;
   /** Opened with a retired key: the next answer the gateway writes seals it again with the first. */
   readonly rotated: boolean;
@@ -63,9 +62,9 @@ interface OpenedCookie {
  * The session cookie as /api reads it, HTTP and WebSocket alike, without secure-session's hooks:
  * they would parse and open the cookie on every request of the scope, and opening it (XSalsa20-
  * Poly1305 after two base64 decodes) is the dearest step of an /api request's own work. The sealed
- * value a browser sends on each call opens once; later calls find what it said (only a session
- * id: a cookie with a login in progress opens every time), until secure-session's expiry for it.
- * Keyed by the authenticated sealed value, so nothing a client makes up gets in.
+ * value a browser sends on each call opens once; later calls find what it said, until
+ * secure-session's expiry for it. Keyed by the authenticated sealed value, so nothing a client
+ * makes up gets in.
  */
 export class SessionCookieCodec {
   private readonly opened = new Map<string, OpenedCookie>();
@@ -103,7 +102,7 @@ export class SessionCookieCodec {
     const known = this.opened.get(sealed);
     // secure-session's own test of the cookie's age, on its own clock
     if (known !== undefined && known.expiresAt - Date.now() > 0) {
-      const session = this.plugin.createSecureSession({ sid: known.sid, __ts: known.ts });
+      const session = this.plugin.createSecureSession(parseData(known.json));
       if (known.rotated) session.changed = true;
       return session;
     }
@@ -128,17 +127,24 @@ export class SessionCookieCodec {
   }
 
   private remember(sealed: string, session: SessionCookie): void {
-    const data = session.data() ?? {};
-    const sid: unknown = session.get('sid');
     const ts: unknown = session.get('__ts');
-    if (typeof sid !== 'string' || typeof ts !== 'number' || Object.keys(data).length !== 1) return;
+    if (typeof ts !== 'number') return;
     // first in, first out: a full map costs a hit rate, never memory
     if (this.opened.size >= OPENED_COOKIES_MAX) {
       const oldest = this.opened.keys().next();
       if (oldest.done !== true) this.opened.delete(oldest.value);
     }
-    this.opened.set(sealed, { sid, ts, expiresAt: (ts + this.expiryS) * 1000, rotated: session.changed === true });
+    this.opened.set(sealed, { json: JSON.stringify({ ...session.data(), __ts: ts }), expiresAt: (ts + this.expiryS) * 1000, rotated: session.changed === true });
   }
+}
+
+function parseData(json: string): Record<string, unknown> {
+  const data: unknown = JSON.parse(json);
+  return isRecord(data) ? data : {};
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
