@@ -50,8 +50,11 @@ const OPENED_COOKIES_MAX = 10_000;
 
 /** What an opened cookie said. */
 interface OpenedCookie {
-  /** Its data as sealed (JSON, `__ts` included): each request gets its own copy to change. */
-  readonly json: string;
+  /**
+   * Its data as sealed (`__ts` included). Each request gets its own shallow copy, as session
+   * writes are top-level (`sid`); nested values (the login list) are only read on /api.
+   */
+  readonly data: Readonly<Record<string, unknown>>;
   /** Epoch ms from which secure-session no longer opens it (`__ts` + its expiry). */
   readonly expiresAt: number;
   /** Opened with a retired key: the next answer the gateway writes seals it again with the first. */
@@ -102,7 +105,7 @@ export class SessionCookieCodec {
     const known = this.opened.get(sealed);
     // secure-session's own test of the cookie's age, on its own clock
     if (known !== undefined && known.expiresAt - Date.now() > 0) {
-      const session = this.plugin.createSecureSession(parseData(known.json));
+      const session = this.plugin.createSecureSession({ ...known.data });
       if (known.rotated) session.changed = true;
       return session;
     }
@@ -134,18 +137,10 @@ export class SessionCookieCodec {
       const oldest = this.opened.keys().next();
       if (oldest.done !== true) this.opened.delete(oldest.value);
     }
-    this.opened.set(sealed, { json: JSON.stringify({ ...session.data(), __ts: ts }), expiresAt: (ts + this.expiryS) * 1000, rotated: session.changed === true });
+    this.opened.set(sealed, { data: { ...session.data(), __ts: ts }, expiresAt: (ts + this.expiryS) * 1000, rotated: session.changed === true });
   }
 }
 
-function parseData(json: string): Record<string, unknown> {
-  const data: unknown = JSON.parse(json);
-  return isRecord(data) ? data : {};
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * The session id in a decoded cookie, if any: the one validity rule, for HTTP and WebSocket alike.
@@ -173,14 +168,26 @@ export function newSessionId(tag: string | undefined): string {
   return tag === undefined ? random : `${random}${TAG_SEPARATOR}${tag}`;
 }
 
+/** Store keys of recent session ids: a hash per /api request costs more than a lookup. */
+const KEYS_REMEMBERED = 10_000;
+const keysBySid = new Map<string, string>();
+
 /**
  * The store key for a session id: the SHA-256 of its random part, so the raw id never leaves the
- * cookie and a store dump holds no usable ids; a tag travels on unchanged.
+ * cookie (and this process) and a store dump holds no usable ids; a tag travels on unchanged.
  */
 export function sessionKey(sid: string): string {
+  const known = keysBySid.get(sid);
+  if (known !== undefined) return known;
   const separator = sid.indexOf(TAG_SEPARATOR);
-  if (separator === -1) return hash('sha256', sid, 'hex');
-  return `${hash('sha256', sid.slice(0, separator), 'hex')}${sid.slice(separator)}`;
+  const key = separator === -1 ? hash('sha256', sid, 'hex') : `${hash('sha256', sid.slice(0, separator), 'hex')}${sid.slice(separator)}`;
+  // first in, first out: a full map costs a hash, never memory
+  if (keysBySid.size >= KEYS_REMEMBERED) {
+    const oldest = keysBySid.keys().next();
+    if (oldest.done !== true) keysBySid.delete(oldest.value);
+  }
+  keysBySid.set(sid, key);
+  return key;
 }
 
 /** The hash and the tag of a tagged store key; undefined for an untagged one. */
