@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { Cluster } from 'ioredis';
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
+import { setBounded } from './bounded-map.js';
 import { RecordSeal } from './record-seal.js';
 import { createRedisClient, isCluster, type RedisClient, type RedisConnection } from './redis-connection.js';
 import { PrefixedLayout, SlottedLayout, type NewRecordFields, type SessionLayout } from './redis-session-layout.js';
@@ -300,13 +301,7 @@ export class RedisSessionStore implements SessionStore {
       return undefined;
     }
     const record = { version: fields.v, sealedIdent: fields.ident, sealedTokens: fields.tokens, ident, tokens };
-    this.opened.delete(id);
-    // first in, first out: a full map costs a hit rate, never memory
-    if (this.opened.size >= OPENED_RECORDS_MAX) {
-      const oldest = this.opened.keys().next();
-      if (oldest.done !== true) this.opened.delete(oldest.value);
-    }
-    this.opened.set(id, record);
+    setBounded(this.opened, id, record, OPENED_RECORDS_MAX);
     return record;
   }
 

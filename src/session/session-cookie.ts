@@ -2,6 +2,7 @@ import { hash, randomBytes } from 'node:crypto';
 import fastifySecureSession from '@fastify/secure-session';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.js';
+import { setBounded } from './bounded-map.js';
 import { deriveKeys } from './secret-keys.js';
 
 declare module '@fastify/secure-session' {
@@ -132,12 +133,7 @@ export class SessionCookieCodec {
   private remember(sealed: string, session: SessionCookie): void {
     const ts: unknown = session.get('__ts');
     if (typeof ts !== 'number') return;
-    // first in, first out: a full map costs a hit rate, never memory
-    if (this.opened.size >= OPENED_COOKIES_MAX) {
-      const oldest = this.opened.keys().next();
-      if (oldest.done !== true) this.opened.delete(oldest.value);
-    }
-    this.opened.set(sealed, { data: { ...session.data(), __ts: ts }, expiresAt: (ts + this.expiryS) * 1000, rotated: session.changed === true });
+    setBounded(this.opened, sealed, { data: { ...session.data(), __ts: ts }, expiresAt: (ts + this.expiryS) * 1000, rotated: session.changed === true }, OPENED_COOKIES_MAX);
   }
 }
 
@@ -181,12 +177,7 @@ export function sessionKey(sid: string): string {
   if (known !== undefined) return known;
   const separator = sid.indexOf(TAG_SEPARATOR);
   const key = separator === -1 ? hash('sha256', sid, 'hex') : `${hash('sha256', sid.slice(0, separator), 'hex')}${sid.slice(separator)}`;
-  // first in, first out: a full map costs a hash, never memory
-  if (keysBySid.size >= KEYS_REMEMBERED) {
-    const oldest = keysBySid.keys().next();
-    if (oldest.done !== true) keysBySid.delete(oldest.value);
-  }
-  keysBySid.set(sid, key);
+  setBounded(keysBySid, sid, key, KEYS_REMEMBERED);
   return key;
 }
 
