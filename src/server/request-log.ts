@@ -50,8 +50,11 @@ export function registerRequestLog(fastify: FastifyInstance, metrics: Metrics, t
       done();
       return;
     }
-    request.log.info(
+    // through the server's logger with the reqId field: the same line as request.log would write,
+    // without building the request's child logger (lazyRequestLogger) for it
+    fastify.log.info(
       {
+        reqId: request.id,
         event: 'request',
         method: request.method,
         url: redactUrl(request.url),
