@@ -5,7 +5,7 @@ import { LogController, type FastifyError, type FastifyReply, type FastifyReques
 import type { DestinationStream, Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import type { Clock } from './common/clock.js';
-import { createLogger, NestPinoLogger, requestIdFor } from './common/logger.js';
+import { createLogger, lazyRequestLogger, NestPinoLogger, requestIdFor } from './common/logger.js';
 import { sendProblem } from './common/problem.js';
 import type { Config } from './config/config.js';
 import { clientErrorHandler } from './server/client-error.js';
@@ -36,6 +36,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     skipMiddie: true,
     // One line per request, written by the server module's request log, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
+    childLoggerFactory: lazyRequestLogger,
     genReqId: requestIdFor,
     clientErrorHandler,
     // the router rejects a malformed URL (400) or an over-long parameter (414) before any route runs

@@ -14,11 +14,19 @@ function underPrefix(path: string, prefix: string): boolean {
 
 /** Classifies by the target's path (query and fragment ignored), matched or not: a 404 is classified too. */
 export function requestClassOf(url: string): RequestClass {
-  const path = url.split(/[?#]/, 1)[0] ?? '';
+  const path = pathOf(url);
   if (underPrefix(path, '/api')) return 'api';
   if (underPrefix(path, '/auth')) return 'auth';
   if (OPS_PATHS.some((prefix) => underPrefix(path, prefix))) return 'ops';
   return 'spa';
+}
+
+/** The target without its query or fragment (every request is classified: no regex, no array). */
+function pathOf(url: string): string {
+  let end = url.indexOf('?');
+  const fragment = url.indexOf('#');
+  if (fragment !== -1 && (end === -1 || fragment < end)) end = fragment;
+  return end === -1 ? url : url.slice(0, end);
 }
 
 /**

@@ -8,7 +8,11 @@ import type { RefreshOutcome } from '../session/token-refresher.js';
 
 /** `2xx` ... `5xx`: one series per class keeps the label set small, whatever the upstream answers. */
 export function statusClassOf(status: number): string {
-  return `${Math.min(Math.max(Math.floor(status / 100), 1), 5)}xx`;
+  return `${statusClassDigit(status)}xx`;
+}
+
+function statusClassDigit(status: number): number {
+  return Math.min(Math.max(Math.floor(status / 100), 1), 5);
 }
 
 /**
@@ -25,7 +29,8 @@ export function statusClassOf(status: number): string {
 export class Metrics {
   readonly registry = new Registry();
 
-  private readonly durationByLabels = new Map<string, { observe(value: number): void }>();
+  /** Labelled children by group, then by status class digit: no label object or key string per request. */
+  private readonly durationByLabels = new Map<string, Array<{ observe(value: number): void } | undefined>>();
   private readonly httpDuration = new Histogram({
     name: 'bff_http_request_duration_seconds',
     help: 'Time from request to the end of the response, by route group (auth, api, spa, ops) and status class.',
@@ -95,13 +100,17 @@ export class Metrics {
   observeRequest(url: string, status: number, durationMs: number): void {
     // by path, not by matched route: unmatched requests (404s, scanners) must be counted too
     const group = requestClassOf(url);
-    const statusClass = statusClassOf(status);
+    const digit = statusClassDigit(status);
     // a labelled child per (group, class): prom-client would otherwise hash the label object per request
-    const key = `${group}|${statusClass}`;
-    let child = this.durationByLabels.get(key);
+    let byClass = this.durationByLabels.get(group);
+    if (byClass === undefined) {
+      byClass = [];
+      this.durationByLabels.set(group, byClass);
+    }
+    let child = byClass[digit];
     if (child === undefined) {
-      child = this.httpDuration.labels({ group, status_class: statusClass });
-      this.durationByLabels.set(key, child);
+      child = this.httpDuration.labels({ group, status_class: `${digit}xx` });
+      byClass[digit] = child;
     }
     child.observe(durationMs / 1000);
   }

@@ -6,7 +6,7 @@ import { requestIdFor } from '../common/logger.js';
 import { mapError, sendProblem } from '../common/problem.js';
 import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
-import { decodeSessionCookie, registerSessionCookie, type SessionCookie } from '../session/session-cookie.js';
+import { SessionCookieCodec, type SessionCookie } from '../session/session-cookie.js';
 import type { SessionRecord } from '../session/session-store.js';
 import { ApiPipeline, type ApiExchange } from './api-pipeline.js';
 import { ProxyService, type Upstream } from './proxy.service.js';
@@ -28,22 +28,23 @@ export class ApiProxyRoutes {
     private readonly websockets: WebSocketSessions,
   ) {}
 
-  /** The /api scope, with the session cookie plugin (its decoder serves the handshakes too). */
-  private scope: FastifyInstance | undefined;
+  /** The /api scope, and its session cookie decoder (for handshakes too). */
+  private scope: { readonly fastify: FastifyInstance; readonly cookies: SessionCookieCodec } | undefined;
 
   /**
-   * Registers /api in its own scope: the session cookie (decoded by secure-session's hook, and its
-   * clearing written on a refusal) and nothing else the rest of the gateway needs.
+   * Registers /api in its own scope: no hook of its own (the session cookie is decoded in the
+   * pipeline, when a route needs it, by the same decoder as for handshakes) and nothing else the
+   * rest of the gateway needs.
    */
   async register(scope: FastifyInstance): Promise<void> {
-    await registerSessionCookie(scope, this.config);
+    const cookies = await SessionCookieCodec.register(scope, this.config);
     // leave /api bodies unread: they stream to the upstream, whatever their type or size
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
-    const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => this.pipeline.run(new HttpExchange(this.proxy, request, reply));
+    const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => this.pipeline.run(new HttpExchange(this.proxy, cookies, request, reply));
     scope.all('/api', handler);
     scope.all('/api/*', handler);
-    this.scope = scope;
+    this.scope = { fastify: scope, cookies };
   }
 
   /** A WebSocket handshake on /api (its socket's 'error' listener is already on: the upgrade router). */
@@ -51,19 +52,21 @@ export class ApiProxyRoutes {
     const scope = this.scope;
     // a handshake before the server is ready cannot happen: the listener starts after it
     if (scope === undefined) throw new Error('the /api scope is not registered');
-    await this.pipeline.run(new UpgradeExchange(this.proxy, this.websockets, scope, this.config.session.cookie.name, req, socket, head));
+    await this.pipeline.run(new UpgradeExchange(this.proxy, this.websockets, scope.fastify, scope.cookies, req, socket, head));
   }
 }
 
-/** A routed HTTP request: secure-session's hook has decoded its cookie; Fastify writes refusals. */
+/** A routed HTTP request; Fastify writes refusals, with the cookie the request changed. */
 class HttpExchange implements ApiExchange {
   readonly kind = 'http';
   readonly req: IncomingMessage;
   readonly requestId: string;
   readonly log: FastifyBaseLogger;
+  private cookie: SessionCookie | undefined;
 
   constructor(
     private readonly proxy: ProxyService,
+    private readonly cookies: SessionCookieCodec,
     private readonly request: FastifyRequest,
     private readonly reply: FastifyReply,
   ) {
@@ -72,8 +75,9 @@ class HttpExchange implements ApiExchange {
     this.log = request.log;
   }
 
-  sessionCookie(): SessionCookie {
-    return this.request.session;
+  sessionCookie(): SessionCookie | undefined {
+    this.cookie ??= this.cookies.decode(this.req.headers.cookie);
+    return this.cookie;
   }
 
   clientLeft(): boolean {
@@ -83,11 +87,13 @@ class HttpExchange implements ApiExchange {
 
   forward(upstream: Upstream, upstreamPath: string, _session: SessionRecord | undefined, dpop: UpstreamBinding | undefined): void {
     this.reply.hijack();
-    this.reply.raw.setHeader('x-request-id', this.requestId);
     this.proxy.forward(this.req, this.reply.raw, upstream, upstreamPath, this.requestId, this.log, dpop);
   }
 
   refuse(error: unknown): void {
+    // a cookie naming no live session loses its id (SessionService.loadFromCookie), in the browser too
+    const setCookie = this.cookies.setCookie(this.cookie);
+    if (setCookie !== undefined) void this.reply.header('set-cookie', setCookie);
     sendProblem(this.request, this.reply, error);
   }
 }
@@ -105,8 +111,8 @@ class UpgradeExchange implements ApiExchange {
   constructor(
     private readonly proxy: ProxyService,
     private readonly websockets: WebSocketSessions,
-    private readonly fastify: FastifyInstance,
-    private readonly cookieName: string,
+    fastify: FastifyInstance,
+    private readonly cookies: SessionCookieCodec,
     readonly req: IncomingMessage,
     private readonly socket: Duplex,
     private readonly head: Buffer,
@@ -116,7 +122,7 @@ class UpgradeExchange implements ApiExchange {
   }
 
   sessionCookie(): SessionCookie | undefined {
-    return decodeSessionCookie(this.fastify, this.req.headers.cookie, this.cookieName);
+    return this.cookies.decode(this.req.headers.cookie);
   }
 
   clientLeft(): boolean {

@@ -61,10 +61,11 @@ export function applyForwardingPolicy(headers: IncomingHttpHeaders, context: For
     }
   }
   if (!context.upgrade) {
-    delete headers.connection;
-    delete headers.upgrade;
+    if (named !== undefined) delete headers.connection;
+    if (headers.upgrade !== undefined) delete headers.upgrade;
   }
-  for (const name of DROPPED) delete headers[name];
+  // a delete of a header the request lacks is still a slow runtime call: look first
+  for (const name of DROPPED) if (headers[name] !== undefined) delete headers[name];
   if (context.accessToken === undefined) delete headers.authorization;
   else if (context.dpopProof === undefined) headers.authorization = `Bearer ${context.accessToken}`;
   else {

@@ -197,7 +197,8 @@ export class ProxyService implements OnApplicationShutdown {
   }
 
   /**
-   * Streams `req` (headers already rewritten) to the upstream at `path` and its answer back to `res`.
+   * Streams `req` (headers already rewritten) to the upstream at `path` and its answer back to `res`,
+   * which carries X-Request-Id whichever way it ends.
    * Failures before the response headers become one 502/504/413 problem; after them the browser's
    * response is destroyed, as nothing truthful can be said any more.
    *
@@ -260,11 +261,14 @@ export class ProxyService implements OnApplicationShutdown {
           return;
         }
       }
-      applyResponsePolicy(proxyRes.headers, upstream.response, false);
+      const head = applyResponsePolicy(proxyRes.headers, upstream.response, false);
+      // in the head itself: one header set earlier with setHeader would make writeHead set every
+      // upstream header one by one; an upstream's own X-Request-Id is kept, as it always was
+      head['x-request-id'] ??= requestId;
       try {
         // written here rather than by http-proxy's header copy: a status or header Node refuses to
         // write would throw inside its listener (or later, inside the body pipe) and end the process
-        res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, proxyRes.headers);
+        res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, head);
       } catch (error) {
         proxyRes.destroy();
         fail(upstream.unavailable(error));
@@ -349,9 +353,11 @@ export class ProxyService implements OnApplicationShutdown {
       dpop?.answered(proxyRes.statusCode, proxyRes.headers);
       settled = true;
       clearTimeout(timer);
-      applyResponsePolicy(proxyRes.headers, upstream.response, false);
-      delete proxyRes.headers['content-length'];
-      proxyRes.headers.connection = 'close';
+      // http-proxy writes this answer from proxyRes.headers
+      const head = applyResponsePolicy(proxyRes.headers, upstream.response, false);
+      delete head['content-length'];
+      head.connection = 'close';
+      proxyRes.headers = head;
     };
     // runs before http-proxy writes the 101 and joins the two sockets
     const onUpgrade = (proxyRes: IncomingMessage, proxySocket: Socket): void => {
@@ -366,7 +372,8 @@ export class ProxyService implements OnApplicationShutdown {
       // http-proxy's pipes end the other side on a clean end only; a reset or a destroy must too
       proxySocket.once('close', () => socket.destroy());
       socket.once('close', () => proxySocket.destroy());
-      applyResponsePolicy(proxyRes.headers, upstream.response, true);
+      // http-proxy writes the 101 from proxyRes.headers
+      proxyRes.headers = applyResponsePolicy(proxyRes.headers, upstream.response, true);
     };
     const claim = (created: ClientRequest): void => {
       proxyReq = created;

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** RFC 9110 §7.6.1: meaningful for one connection only. Connection/Upgrade stay on a 101. */
-const HOP_BY_HOP = ['keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding'];
+const HOP_BY_HOP: ReadonlySet<string> = new Set(['keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding']);
 
 export interface ResponsePolicy {
   /** The route opted in (`"passCookies": true`) to let its upstream set cookies. */
@@ -27,31 +27,36 @@ function withoutPrefix(name: string): string {
 }
 
 /**
- * The one response-header policy, for proxied responses and 101 handshake answers alike (in place):
- * hop-by-hop headers and those named in Connection are dropped (on a 101 Connection and Upgrade are
- * the point and stay); Set-Cookie is dropped unless the route passes cookies, and then never for a
- * gateway cookie name (nor a nameless cookie, which browsers could read as one). Location and every
- * other header pass unchanged.
+ * The one response-header policy, for proxied responses and 101 handshake answers alike: the
+ * headers to send, a new object (built rather than deleted from: deleting turns an object into a
+ * slow dictionary, on every proxied response). Hop-by-hop headers and those named in Connection are
+ * dropped (on a 101 Connection and Upgrade are the point and stay); Set-Cookie is dropped unless the
+ * route passes cookies, and then never for a gateway cookie name (nor a nameless cookie, which
+ * browsers could read as one). Location and every other header pass unchanged, in their order.
  */
-export function applyResponsePolicy(headers: IncomingHttpHeaders, policy: ResponsePolicy, upgrade: boolean): void {
-  const named = headers.connection;
-  if (typeof named === 'string') {
-    for (const name of named.split(',')) {
-      const header = name.trim().toLowerCase();
-      if (header !== '' && !(upgrade && header === 'upgrade')) delete headers[header];
+export function applyResponsePolicy(headers: IncomingHttpHeaders, policy: ResponsePolicy, upgrade: boolean): IncomingHttpHeaders {
+  const named = connectionNamed(headers.connection, upgrade);
+  const sent: IncomingHttpHeaders = {};
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || (!upgrade && (name === 'connection' || name === 'upgrade')) || named?.includes(name) === true) continue;
+    if (name === 'set-cookie') {
+      const passed = policy.passCookies ? (headers['set-cookie'] ?? []).filter((cookie) => isForeignCookie(cookie, policy.isGatewayCookie)) : [];
+      if (passed.length > 0) sent['set-cookie'] = passed;
+      continue;
     }
+    sent[name] = headers[name];
   }
-  if (!upgrade) {
-    delete headers.connection;
-    delete headers.upgrade;
-  }
-  for (const name of HOP_BY_HOP) delete headers[name];
-  if (policy.varyCookie && !upgrade) headers.vary = withVaryCookie(headers.vary);
-  const cookies = headers['set-cookie'];
-  if (cookies === undefined) return;
-  const passed = policy.passCookies ? cookies.filter((cookie) => isForeignCookie(cookie, policy.isGatewayCookie)) : [];
-  if (passed.length === 0) delete headers['set-cookie'];
-  else headers['set-cookie'] = passed;
+  if (policy.varyCookie && !upgrade) sent.vary = withVaryCookie(headers.vary);
+  return sent;
+}
+
+/** The header names Connection lists (lower case), but Upgrade on a handshake. */
+function connectionNamed(connection: string | undefined, upgrade: boolean): string[] | undefined {
+  if (connection === undefined) return undefined;
+  return connection
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name !== '' && !(upgrade && name === 'upgrade'));
 }
 
 function isForeignCookie(setCookie: string, isGatewayCookie: (name: string) => boolean): boolean {

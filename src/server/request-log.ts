@@ -1,6 +1,6 @@
 import { context, type Span } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
-import { redactUrl } from '../common/logger.js';
+import { logsAt, redactUrl } from '../common/logger.js';
 import { requestClassOf } from '../common/request-class.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Tracing } from '../tracing/tracing.js';
@@ -40,17 +40,27 @@ export function registerRequestLog(fastify: FastifyInstance, metrics: Metrics, t
     // the rest of the request (hooks, handler, every await in them) runs with this span active
     context.with(traced.context, done);
   });
+  // the level is set once at start-up: below info, no access-log line (nor its fields) is built
+  const accessLog = logsAt(fastify.log, 'info');
   fastify.addHook('onResponse', (request, reply, done) => {
-    metrics.observeRequest(request.url, reply.statusCode, reply.elapsedTime);
+    const elapsedMs = reply.elapsedTime;
+    metrics.observeRequest(request.url, reply.statusCode, elapsedMs);
     if (request.traceSpan !== null) tracing.endRequest(request.traceSpan, reply.statusCode);
-    request.log.info(
+    if (!accessLog) {
+      done();
+      return;
+    }
+    // through the server's logger with the reqId field: the same line as request.log would write,
+    // without building the request's child logger (lazyRequestLogger) for it
+    fastify.log.info(
       {
+        reqId: request.id,
         event: 'request',
         method: request.method,
         url: redactUrl(request.url),
         route: request.routeOptions.url,
         status: reply.statusCode,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+        durationMs: Math.round(elapsedMs * 100) / 100,
       },
       'request',
     );

@@ -4,6 +4,7 @@ import { Cluster } from 'ioredis';
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import { DpopPrivateJwkSchema } from '../oidc/dpop.js';
+import { setBounded } from './bounded-map.js';
 import { RecordSeal } from './record-seal.js';
 import { createRedisClient, isCluster, type RedisClient, type RedisConnection } from './redis-connection.js';
 import { PrefixedLayout, SlottedLayout, type NewRecordFields, type SessionLayout } from './redis-session-layout.js';
@@ -88,6 +89,21 @@ const TokensSchema = z.object({
   claims: z.record(z.string(), z.unknown()),
 });
 
+type Ident = z.infer<typeof IdentSchema>;
+type SealedTokens = z.infer<typeof TokensSchema>;
+
+/** Records whose sealed fields a replica keeps opened: a few KB each, some MB at most. */
+const OPENED_RECORDS_MAX = 4_096;
+
+/** A record's sealed fields as read, and what they opened to. */
+interface OpenedRecord {
+  readonly version: number;
+  readonly sealedIdent: string;
+  readonly sealedTokens: string;
+  readonly ident: Ident;
+  readonly tokens: SealedTokens;
+}
+
 const decimal = z.string().regex(/^-?\d+(\.\d+)?$/).transform(Number);
 
 /** The hash as HGETALL returns it; anything else is not a record this release wrote. */
@@ -169,6 +185,14 @@ export class RedisSessionStore implements SessionStore {
   private readonly keys: { lock: string; once: string };
   /** Why the connection is down, for the cause of the errors raised meanwhile. */
   private connectionError: Error | undefined;
+  /**
+   * The last fields each session's reads opened, by record id. Opening (AES-GCM, JSON, schema) is
+   * most of an /api request's store cost, and a session's fields stay the same between refreshes:
+   * a read whose sealed fields and version are exactly those opened before (so the same bytes under
+   * the same associated data) takes what they opened to. The opened tokens stay in this process's
+   * memory, as the memory store's records do; Redis still holds only sealed ones.
+   */
+  private readonly opened = new Map<string, OpenedRecord>();
 
   constructor(
     options: RedisSessionStoreOptions,
@@ -227,7 +251,10 @@ export class RedisSessionStore implements SessionStore {
     const key = this.layout.recordKey(id);
     if (key === undefined) return undefined;
     const hash = await this.call(() => this.redis.hgetall(key));
-    if (Object.keys(hash).length === 0) return undefined;
+    if (Object.keys(hash).length === 0) {
+      this.opened.delete(id);
+      return undefined;
+    }
     // Not deleted when unreadable: during a rolling secret rotation a replica that lacks the new
     // secret must not destroy what the others wrote; the record's own TTL removes it.
     const parsed = HashSchema.safeParse(hash);
@@ -239,12 +266,12 @@ export class RedisSessionStore implements SessionStore {
     // Expired by this replica's clock but not yet by Redis' TTL (skew): missing, but left for the
     // TTL to remove, since deleting could race another replica's write that just slid it.
     if (expiresAt({ idleExpiresAt: fields.idle, absoluteExpiresAt: fields.abs }) <= this.clock.now()) return undefined;
-    const ident = openField(this.seal, fields.ident, identData(id), IdentSchema);
-    const sealed = openField(this.seal, fields.tokens, tokensData(id, fields.v), TokensSchema);
-    if (ident === undefined || sealed === undefined) {
+    const opened = this.open(id, fields);
+    if (opened === undefined) {
       this.unreadable(id, 'seal');
       return undefined;
     }
+    const { ident, tokens: sealed } = opened;
     return {
       id,
       sub: ident.sub,
@@ -274,7 +301,23 @@ export class RedisSessionStore implements SessionStore {
     return result === 0 ? 'missing' : 'conflict';
   }
 
+  /** The record's sealed fields opened, from `opened` when they are the ones opened last time. */
+  private open(id: string, fields: { readonly v: number; readonly ident: string; readonly tokens: string }): OpenedRecord | undefined {
+    const known = this.opened.get(id);
+    if (known !== undefined && known.version === fields.v && known.sealedTokens === fields.tokens && known.sealedIdent === fields.ident) return known;
+    const ident = openField(this.seal, fields.ident, identData(id), IdentSchema);
+    const tokens = openField(this.seal, fields.tokens, tokensData(id, fields.v), TokensSchema);
+    if (ident === undefined || tokens === undefined) {
+      this.opened.delete(id);
+      return undefined;
+    }
+    const record = { version: fields.v, sealedIdent: fields.ident, sealedTokens: fields.tokens, ident, tokens };
+    setBounded(this.opened, id, record, OPENED_RECORDS_MAX);
+    return record;
+  }
+
   async delete(id: string): Promise<void> {
+    this.opened.delete(id);
     await this.layout.delete(id);
   }
 

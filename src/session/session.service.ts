@@ -51,7 +51,7 @@ export class SessionService {
 
   /**
    * The session a decoded cookie names: what secure-session's hook decoded for a routed request, or
-   * decodeSessionCookie() for a WebSocket handshake, so both follow one rule. A cookie naming no
+   * SessionCookieCodec for /api (HTTP and WebSocket), so both follow one rule. A cookie naming no
    * live session loses its id (a routed request's answer then clears it in the browser).
    */
   async loadFromCookie(cookie: SessionCookie | undefined, log: SessionLog, slide: boolean): Promise<SessionRecord | undefined> {

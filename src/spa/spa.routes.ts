@@ -140,7 +140,6 @@ export class SpaRoutes {
     }
     this.proxy.applyRequestPolicy(request.raw, request.id, undefined, false);
     reply.hijack();
-    reply.raw.setHeader('x-request-id', request.id);
     this.proxy.forward(request.raw, reply.raw, devServer, request.url, request.id, request.log);
   }
 }

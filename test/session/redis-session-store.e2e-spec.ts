@@ -141,6 +141,8 @@ describe('RedisSessionStore', () => {
       const { store, raw } = both();
       const session = sessionRecord(clock);
       await store.create(session);
+      // read once first: the store keeps what a record's fields opened to, never past a change to them
+      expect(await store.get(session.id)).toStrictEqual(session);
       const key = recordKey(session.id);
       const tampered = tamper(session.id, await raw.hgetall(key));
       await raw.del(key);
@@ -149,6 +151,23 @@ describe('RedisSessionStore', () => {
 
       expect(await store.get(session.id)).toBeUndefined();
       expect(await raw.exists(key)).toBe(1);
+    });
+
+    it('reads the tokens another replica wrote after this one opened the record', async () => {
+      const { store } = both();
+      const session = sessionRecord(clock);
+      await store.create(session);
+      expect(await store.get(session.id)).toStrictEqual(session);
+      const replica = await openStore(redis(), clock, { keyPrefix });
+      try {
+        const tokens = { ...session.tokens, accessToken: 'access-token-from-the-other-replica' };
+        expect(await replica.replaceTokens(session.id, session.version, tokens, session.claims)).toBe('replaced');
+      } finally {
+        await replica.close();
+      }
+      const read = await store.get(session.id);
+      expect(read?.tokens.accessToken).toBe('access-token-from-the-other-replica');
+      expect(read?.version).toBe(session.version + 1);
     });
 
     it('does not open a record under another key, nor when sealed under a secret no longer configured', async () => {
