@@ -48,10 +48,14 @@ const RESULTS = `${ROOT}bench/results`;
 const MAIN = `${ROOT}dist/main.js`;
 const PATH = '/api/bench';
 const THREADS = 2;
-/** The issue's target: the gateway keeps this share of the bare proxy's requests/s... */
-const TARGET_RPS_RATIO = 0.75;
-/** ...and its p99 stays within this many ms of the bare proxy's. */
-const TARGET_P99_DELTA_MS = 1.5;
+/**
+ * Issue 17's targets against the bare proxy of the same repetition: this share of its requests/s
+ * (memory store; the Redis store, measured with --workers, has its own), CPU per request and p99
+ * at most these multiples of its own.
+ */
+const TARGET_RPS_RATIO = { memory: 0.75, redis: 0.65 } as const;
+const TARGET_CPU_RATIO = 1.35;
+const TARGET_P99_RATIO = 1.3;
 
 type ServerName = 'direct' | 'bareProxy' | 'gateway' | 'gatewayWorkers' | 'gatewayDpop';
 const SERVERS: readonly ServerName[] = ['direct', 'bareProxy', 'gateway'];
@@ -359,6 +363,7 @@ function summarise(reps: readonly Repetition[]) {
       rpsRatio: round(median(pairs.map(([x, y]) => x.requestsPerSecond / y.requestsPerSecond)), 3),
       p50DeltaMs: round(median(pairs.map(([x, y]) => x.p50Ms - y.p50Ms)), 3),
       p99DeltaMs: round(median(pairs.map(([x, y]) => x.p99Ms - y.p99Ms)), 3),
+      p99Ratio: round(median(pairs.map(([x, y]) => x.p99Ms / y.p99Ms)), 3),
       cpuUsPerRequestRatio: round(median(pairs.map(([x, y]) => x.cpuUsPerRequest / y.cpuUsPerRequest)), 3),
       cpuUsPerRequestDelta: round(median(pairs.map(([x, y]) => x.cpuUsPerRequest - y.cpuUsPerRequest)), 1),
     };
@@ -414,11 +419,15 @@ async function main(): Promise<void> {
       process.stdout.write(`${row([`median ${name}`, s.requestsPerSecond, s.p50Ms.toFixed(3), s.p99Ms.toFixed(3), s.cpuUsPerRequest.toFixed(1), s.upstreamCpuUsPerRequest.toFixed(1)])}\n`);
     }
     const ratio = summary.gatewayVsBareProxy;
-    const met = ratio.rpsRatio >= TARGET_RPS_RATIO && ratio.p99DeltaMs <= TARGET_P99_DELTA_MS;
+    const storeName = config.workers === undefined ? 'memory' : 'redis';
+    const target = { rpsRatio: TARGET_RPS_RATIO[storeName], cpuUsPerRequestRatio: TARGET_CPU_RATIO, p99Ratio: TARGET_P99_RATIO };
+    const met = ratio.rpsRatio >= target.rpsRatio && ratio.cpuUsPerRequestRatio <= target.cpuUsPerRequestRatio && ratio.p99Ratio <= target.p99Ratio;
     process.stdout.write(
-      `gateway vs bare proxy (medians of per-repetition ratios): req/s ×${ratio.rpsRatio}, p50 ${signed(ratio.p50DeltaMs)} ms, p99 ${signed(ratio.p99DeltaMs)} ms, CPU/req ×${ratio.cpuUsPerRequestRatio} (${signed(ratio.cpuUsPerRequestDelta)} µs)\n`,
+      `gateway vs bare proxy (medians of per-repetition ratios): req/s ×${ratio.rpsRatio}, p50 ${signed(ratio.p50DeltaMs)} ms, p99 ${signed(ratio.p99DeltaMs)} ms (×${ratio.p99Ratio}), CPU/req ×${ratio.cpuUsPerRequestRatio} (${signed(ratio.cpuUsPerRequestDelta)} µs)\n`,
     );
-    if (!config.smoke) process.stdout.write(`target (≥ ${TARGET_RPS_RATIO * 100}% req/s, p99 within ${TARGET_P99_DELTA_MS} ms): ${met ? 'met' : 'MISSED'}\n`);
+    if (!config.smoke) {
+      process.stdout.write(`target, ${storeName} store (req/s ≥ ×${target.rpsRatio}, CPU/req ≤ ×${target.cpuUsPerRequestRatio}, p99 ≤ ×${target.p99Ratio}): ${met ? 'met' : 'MISSED'}\n`);
+    }
     if ('gatewayWorkersVsGateway' in summary) {
       const w = summary.gatewayWorkersVsGateway;
       process.stdout.write(`WORKERS=${config.workers} vs WORKERS=1 (a figure, not a target): req/s ×${w.rpsRatio}, p50 ${signed(w.p50DeltaMs)} ms, p99 ${signed(w.p99DeltaMs)} ms, CPU/req ×${w.cpuUsPerRequestRatio}\n`);
@@ -443,7 +452,7 @@ async function main(): Promise<void> {
       dpop: config.dpop,
       smoke: config.smoke,
       ...summary,
-      target: { rpsRatio: TARGET_RPS_RATIO, p99DeltaMs: TARGET_P99_DELTA_MS, met },
+      target: { ...target, met },
       repetitions: reps,
       finishedAt: new Date().toISOString(),
     };
