@@ -420,13 +420,15 @@ async function main(): Promise<void> {
     }
     const ratio = summary.gatewayVsBareProxy;
     const storeName = config.workers === undefined ? 'memory' : 'redis';
-    const target = { rpsRatio: TARGET_RPS_RATIO[storeName], cpuUsPerRequestRatio: TARGET_CPU_RATIO, p99Ratio: TARGET_P99_RATIO };
-    const met = ratio.rpsRatio >= target.rpsRatio && ratio.cpuUsPerRequestRatio <= target.cpuUsPerRequestRatio && ratio.p99Ratio <= target.p99Ratio;
+    // the issue sets CPU and p99 targets for the memory store only; the Redis store's is req/s
+    const target = storeName === 'memory' ? { rpsRatio: TARGET_RPS_RATIO.memory, cpuUsPerRequestRatio: TARGET_CPU_RATIO, p99Ratio: TARGET_P99_RATIO } : { rpsRatio: TARGET_RPS_RATIO.redis };
+    const met = ratio.rpsRatio >= target.rpsRatio && ratio.cpuUsPerRequestRatio <= (target.cpuUsPerRequestRatio ?? Infinity) && ratio.p99Ratio <= (target.p99Ratio ?? Infinity);
     process.stdout.write(
       `gateway vs bare proxy (medians of per-repetition ratios): req/s ×${ratio.rpsRatio}, p50 ${signed(ratio.p50DeltaMs)} ms, p99 ${signed(ratio.p99DeltaMs)} ms (×${ratio.p99Ratio}), CPU/req ×${ratio.cpuUsPerRequestRatio} (${signed(ratio.cpuUsPerRequestDelta)} µs)\n`,
     );
     if (!config.smoke) {
-      process.stdout.write(`target, ${storeName} store (req/s ≥ ×${target.rpsRatio}, CPU/req ≤ ×${target.cpuUsPerRequestRatio}, p99 ≤ ×${target.p99Ratio}): ${met ? 'met' : 'MISSED'}\n`);
+      const limits = target.cpuUsPerRequestRatio === undefined ? '' : `, CPU/req ≤ ×${target.cpuUsPerRequestRatio}, p99 ≤ ×${target.p99Ratio}`;
+      process.stdout.write(`target, ${storeName} store (req/s ≥ ×${target.rpsRatio}${limits}): ${met ? 'met' : 'MISSED'}\n`);
     }
     if ('gatewayWorkersVsGateway' in summary) {
       const w = summary.gatewayWorkersVsGateway;
