@@ -44,10 +44,10 @@ export class CrossOriginRequestError extends GatewayError {
   }
 }
 
-/** A method the route does not allow, or TRACE, which would echo the request (cookies and all) back: never forwarded. */
 /** What /api forwards when a route lists no methods: everything but TRACE (it would echo cookies back). */
 const FORWARDED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
+/** A method the route does not allow, or TRACE, which would echo the request (cookies and all) back: never forwarded. */
 export class ApiMethodNotAllowedError extends GatewayError {
   constructor(
     method: string,

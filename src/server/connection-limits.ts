@@ -44,7 +44,8 @@ export function installConnectionLimits(fastify: FastifyInstance, config: Config
   // Without a listener Node closes a CONNECT silently; the gateway is no forward proxy and says so
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     log.debug({ event: 'connect_refused' }, 'CONNECT refused');
-    refuseSocket(socket, statusProblem(405), requestIdFor(req));
+    // RFC 9110 §15.5.6 wants Allow on a 405; an empty one says no method is served for an authority-form target
+    refuseSocket(socket, { ...statusProblem(405), allow: [] }, requestIdFor(req));
   });
   const requestTimeoutMs = config.connections.requestTimeoutS * 1000;
   if (requestTimeoutMs === 0) return;

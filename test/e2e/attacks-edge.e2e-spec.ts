@@ -277,10 +277,11 @@ describe('the server edge under attack', () => {
       expect(received).toContain('"bodyBytes":24');
     });
 
-    it('refuses CONNECT with a 405 problem and closes the connection', async () => {
+    it('refuses CONNECT with a 405 problem whose Allow is empty (RFC 9110 §15.5.6: no method reaches another host through it) and closes the connection', async () => {
       const { received, closed } = await rawExchange(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
       expect(closed).toBe(true);
       expect(received).toMatch(/^HTTP\/1\.1 405 /);
+      expect(received).toMatch(/^allow: *\r$/im);
       expect(received).toMatch(/content-type: application\/problem\+json/i);
       const body = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
       expect(body).toMatchObject({ status: 405, code: 'method_not_allowed', type: '/problems/method_not_allowed' });
