@@ -107,10 +107,17 @@ export class TokenClient {
     if (endpoint === undefined) return false;
     return this.tracing.inSpan('oidc.revocation', { 'oauth.token_type_hint': hint }, async () => {
       const response = await this.client.post(endpoint, { token, token_type_hint: hint });
-      await response.body?.cancel();
-      // RFC 7009 §2.2: 200 whether or not the token was valid; anything else is the provider's problem.
-      if (!response.ok) throw new ProviderUnavailableError(`The provider answered ${response.status} to token revocation.`);
-      return true;
+      // RFC 7009 §2.2: 200 whether or not the token was valid
+      if (response.ok) {
+        await response.body?.cancel();
+        return true;
+      }
+      const answer: TokenAnswer = { kind: 'http', status: response.status, error: oauthErrorOf(parseJson(await response.text().catch(() => ''))) };
+      // a refused client is the operator's to fix (a key or secret the provider does not hold), not an outage
+      if (classifyTokenAnswer(answer).outcome === 'client_authentication_failed') {
+        throw new ClientAuthenticationFailedError(answer.error ?? `http_${response.status}`, 'revocation endpoint', this.config.oidc.clientAuth.method);
+      }
+      throw new ProviderUnavailableError(`The provider answered ${response.status} to token revocation.`);
     });
   }
 
