@@ -1,4 +1,5 @@
 import { GatewayError } from '../common/gateway-error.js';
+import { parseRetryAfter, type TokenAnswer } from './token-outcome.js';
 
 /** The provider is down, slow or answering 5xx: never a reason to sign anyone out. */
 export class ProviderUnavailableError extends GatewayError {
@@ -82,4 +83,23 @@ export class TokenTypeInvalidError extends GatewayError {
       operatorFault: true,
     });
   }
+}
+
+/** How the provider answered one of its endpoints, for messages: `answered 400 (invalid_grant)`, or `did not answer`. */
+export function answeredText(answer: TokenAnswer): string {
+  return answer.kind === 'http' ? `answered ${answer.status}${answer.error === undefined ? '' : ` (${answer.error})`}` : 'did not answer';
+}
+
+/** The provider's OAuth error code; `http_<status>` when it sent none, `network` when it did not answer. */
+export function answerCode(answer: TokenAnswer): string {
+  return answer.kind === 'http' ? (answer.error ?? `http_${answer.status}`) : 'network';
+}
+
+/**
+ * 503 for an outage at any provider endpoint (`request` names the call): the wait is the provider's
+ * own Retry-After when it sent one, else 5 s.
+ */
+export function providerUnavailableFor(answer: TokenAnswer, retryAfter: string | null, now: number, request: string, cause?: unknown): ProviderUnavailableError {
+  const providerRetryAfterS = parseRetryAfter(retryAfter, now);
+  return new ProviderUnavailableError(`The identity provider ${answeredText(answer)} to ${request}; try again shortly.`, cause, providerRetryAfterS ?? 5, providerRetryAfterS);
 }

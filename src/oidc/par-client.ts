@@ -6,9 +6,9 @@ import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { Tracing } from '../tracing/tracing.js';
 import { ClientAuthentication } from './client-auth.js';
-import { AuthorizationRequestRejectedError, ClientAuthenticationFailedError, ProviderUnavailableError } from './oidc.errors.js';
+import { answerCode, answeredText, AuthorizationRequestRejectedError, ClientAuthenticationFailedError, ProviderUnavailableError, providerUnavailableFor } from './oidc.errors.js';
 import { ProviderMetadata, type DiscoveryDocument } from './provider-metadata.js';
-import { classifyTokenAnswer, oauthErrorOf, parseJson, parseRetryAfter, type TokenAnswer } from './token-outcome.js';
+import { classifyTokenAnswer, oauthErrorOf, parseJson, type TokenAnswer } from './token-outcome.js';
 
 /** RFC 9126 §2.2. */
 const ParResponseSchema = z.object({ request_uri: z.string().min(1), expires_in: z.coerce.number().positive() });
@@ -93,14 +93,12 @@ export class ParClient {
 
   /** The typed error for a failed push, as TOKEN_RULES classifies the answer. */
   private failure(answer: TokenAnswer, response: Response | undefined, cause?: unknown): GatewayError {
-    const answered = answer.kind === 'http' ? `answered ${answer.status}${answer.error === undefined ? '' : ` (${answer.error})`}` : 'did not answer';
+    const answered = answeredText(answer);
     switch (classifyTokenAnswer(answer).outcome) {
-      case 'provider_unavailable': {
-        const providerRetryAfterS = parseRetryAfter(response?.headers.get('retry-after') ?? null, this.clock.now());
-        return new ProviderUnavailableError(`The identity provider ${answered} to the pushed authorization request; try again shortly.`, cause, providerRetryAfterS ?? 5, providerRetryAfterS);
-      }
+      case 'provider_unavailable':
+        return providerUnavailableFor(answer, response?.headers.get('retry-after') ?? null, this.clock.now(), 'the pushed authorization request', cause);
       case 'client_authentication_failed':
-        return new ClientAuthenticationFailedError(answer.kind === 'http' ? (answer.error ?? `http_${answer.status}`) : 'network', 'pushed authorization request endpoint', this.config.oidc.clientAuth.method);
+        return new ClientAuthenticationFailedError(answerCode(answer), 'pushed authorization request endpoint', this.config.oidc.clientAuth.method);
       case 'grant_rejected':
         return new AuthorizationRequestRejectedError(`The pushed authorization request endpoint ${answered}; check the login parameters (OIDC_SCOPES, OIDC_EXTRA_AUTH_PARAMS, routes' resources) and the client's registration.`);
       // a PAR answer carries no token: row 5 (a token that is not DPoP-bound) cannot apply

@@ -6,9 +6,9 @@ import { CONFIG } from '../config/config.module.js';
 import type { Config } from '../config/config.js';
 import { ClientAuthentication, type FormParams } from './client-auth.js';
 import { DpopNonces, sendWithDpop, type DpopKey } from './dpop.js';
-import { ClientAuthenticationFailedError, ProviderUnavailableError, TokenRequestRejectedError, TokenResponseInvalidError, TokenTypeInvalidError } from './oidc.errors.js';
+import { answerCode, ClientAuthenticationFailedError, ProviderUnavailableError, providerUnavailableFor, TokenRequestRejectedError, TokenResponseInvalidError, TokenTypeInvalidError } from './oidc.errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
-import { classifyTokenAnswer, oauthErrorOf, parseJson, parseRetryAfter, type TokenAnswer } from './token-outcome.js';
+import { classifyTokenAnswer, oauthErrorOf, parseJson, type TokenAnswer } from './token-outcome.js';
 import { Tracing } from '../tracing/tracing.js';
 
 // token_type is checked apart (tokenRequest): which one is right depends on whether a DPoP proof went along
@@ -115,7 +115,7 @@ export class TokenClient {
       const answer: TokenAnswer = { kind: 'http', status: response.status, error: oauthErrorOf(parseJson(await response.text().catch(() => ''))) };
       // a refused client is the operator's to fix (a key or secret the provider does not hold), not an outage
       if (classifyTokenAnswer(answer).outcome === 'client_authentication_failed') {
-        throw new ClientAuthenticationFailedError(answer.error ?? `http_${response.status}`, 'revocation endpoint', this.config.oidc.clientAuth.method);
+        throw new ClientAuthenticationFailedError(answerCode(answer), 'revocation endpoint', this.config.oidc.clientAuth.method);
       }
       throw new ProviderUnavailableError(`The provider answered ${response.status} to token revocation.`);
     });
@@ -166,17 +166,13 @@ export class TokenClient {
 
   /** The typed error for a failed token request, as TOKEN_RULES classifies it. */
   private failure(grant: Grant, answer: TokenAnswer, response: Response | undefined, cause?: unknown, what?: string): GatewayError {
-    const { outcome } = classifyTokenAnswer(answer);
-    const answered = answer.kind === 'http' ? `answered ${answer.status}${answer.error === undefined ? '' : ` (${answer.error})`}` : 'did not answer';
-    switch (outcome) {
-      case 'provider_unavailable': {
-        const providerRetryAfterS = parseRetryAfter(response?.headers.get('retry-after') ?? null, this.clock.now());
-        return new ProviderUnavailableError(`The identity provider ${answered} to the ${grant} grant; try again shortly.`, cause, providerRetryAfterS ?? 5, providerRetryAfterS);
-      }
+    switch (classifyTokenAnswer(answer).outcome) {
+      case 'provider_unavailable':
+        return providerUnavailableFor(answer, response?.headers.get('retry-after') ?? null, this.clock.now(), `the ${grant} grant`, cause);
       case 'client_authentication_failed':
-        return new ClientAuthenticationFailedError(answer.kind === 'http' ? (answer.error ?? `http_${answer.status}`) : 'network', 'token endpoint', this.config.oidc.clientAuth.method);
+        return new ClientAuthenticationFailedError(answerCode(answer), 'token endpoint', this.config.oidc.clientAuth.method);
       case 'grant_rejected':
-        return new TokenRequestRejectedError(answer.kind === 'http' ? (answer.error ?? `http_${answer.status}`) : 'network', grant);
+        return new TokenRequestRejectedError(answerCode(answer), grant);
       case 'token_response_invalid':
         return new TokenResponseInvalidError(`The provider answered the ${grant} grant with ${what ?? 'an invalid token response'}.`);
       case 'token_type_invalid':

@@ -303,17 +303,8 @@ export class TokenRefresher {
    * 403, the session kept. Some providers spend a rotating refresh token before refusing a target,
    * so the session is re-read first: newer tokens stored meanwhile get one more try.
    */
-  private async routeRefused(current: SessionRecord, lock: StoreLock, route: RouteTokenSpec, reread: boolean, permit: RefreshPermit, error: unknown): Promise<{ record: SessionRecord; token: string }> {
-    if (error instanceof ProviderUnavailableError) {
-      const waitMs = this.backoff.failed(permit, error.providerRetryAfterS);
-      this.routeFailed(current, route, 'provider_unavailable', error);
-      throw new ProviderUnavailableError(undefined, error, Math.max(1, Math.ceil(waitMs / 1000)));
-    }
-    if (!(error instanceof GatewayError)) {
-      this.backoff.unused(permit);
-      throw error;
-    }
-    this.backoff.succeeded(permit);
+  private async routeRefused(current: SessionRecord, lock: StoreLock, route: RouteTokenSpec, reread: boolean, permit: RefreshPermit, failure: unknown): Promise<{ record: SessionRecord; token: string }> {
+    const error = this.settleBackoff(permit, failure, (unavailable) => this.routeFailed(current, route, 'provider_unavailable', unavailable));
     if (error instanceof TokenRequestRejectedError) {
       this.routeFailed(current, route, 'grant_rejected', error);
       const latest = await this.store.get(current.id);
@@ -321,7 +312,7 @@ export class TokenRefresher {
       if (reread && latest.version !== current.version) return this.obtainRouteToken(latest, lock, route, false);
       throw new RouteTokenRejectedError(error.oauthError, error);
     }
-    this.routeFailed(current, route, error instanceof ClientAuthenticationFailedError ? 'client_authentication_failed' : error instanceof TokenTypeInvalidError ? 'token_type_invalid' : 'token_response_invalid', error);
+    this.routeFailed(current, route, answerFailure(error) ?? 'token_response_invalid', error);
     throw error;
   }
 
@@ -331,18 +322,8 @@ export class TokenRefresher {
   }
 
   /** What a failed token request means for the session (the outcome table decided the error class). */
-  private async refused(current: SessionRecord, lock: StoreLock, reread: boolean, permit: RefreshPermit, error: unknown): Promise<SessionRecord> {
-    if (error instanceof ProviderUnavailableError) {
-      const waitMs = this.backoff.failed(permit, error.providerRetryAfterS);
-      this.failed(current, 'provider_unavailable', error);
-      throw new ProviderUnavailableError(undefined, error, Math.max(1, Math.ceil(waitMs / 1000)));
-    }
-    if (!(error instanceof GatewayError)) {
-      this.backoff.unused(permit);
-      throw error;
-    }
-    // the provider answered: whatever it said, it is up
-    this.backoff.succeeded(permit);
+  private async refused(current: SessionRecord, lock: StoreLock, reread: boolean, permit: RefreshPermit, failure: unknown): Promise<SessionRecord> {
+    const error = this.settleBackoff(permit, failure, (unavailable) => this.failed(current, 'provider_unavailable', unavailable));
     if (error instanceof TokenRequestRejectedError) {
       this.failed(current, 'grant_rejected', error);
       // another request or replica may have rotated the token while this one was on its way
@@ -351,10 +332,29 @@ export class TokenRefresher {
       }
       return this.endSession(current);
     }
-    if (error instanceof ClientAuthenticationFailedError) this.failed(current, 'client_authentication_failed', error);
-    else if (error instanceof TokenResponseInvalidError) this.failed(current, 'token_response_invalid', error);
-    else if (error instanceof TokenTypeInvalidError) this.failed(current, 'token_type_invalid', error);
+    const outcome = answerFailure(error);
+    if (outcome !== undefined) this.failed(current, outcome, error);
     throw error;
+  }
+
+  /**
+   * The back-off's part in a failed token request, for the session's refresh and a route's token
+   * alike: a provider that is down counts against it (503 with the wait, after `unavailable`
+   * reports it); one that answered, whatever it said, is up; anything else leaves it as it was.
+   * Returns the provider's answer as its typed error.
+   */
+  private settleBackoff(permit: RefreshPermit, error: unknown, unavailable: (error: ProviderUnavailableError) => void): GatewayError {
+    if (error instanceof ProviderUnavailableError) {
+      const waitMs = this.backoff.failed(permit, error.providerRetryAfterS);
+      unavailable(error);
+      throw new ProviderUnavailableError(undefined, error, Math.max(1, Math.ceil(waitMs / 1000)));
+    }
+    if (!(error instanceof GatewayError)) {
+      this.backoff.unused(permit);
+      throw error;
+    }
+    this.backoff.succeeded(permit);
+    return error;
   }
 
   /**
@@ -493,4 +493,12 @@ export class TokenRefresher {
     const oauthError = error instanceof TokenRequestRejectedError ? error.oauthError : undefined;
     this.log.warn({ event: 'token_refresh_failed', sidHash: sidHash(record.id), outcome, code, oauthError, msg: 'token refresh failed' });
   }
+}
+
+/** The outcome-table row behind a provider answer that is neither an outage nor a refused grant (its error class says which). */
+function answerFailure(error: GatewayError): Extract<TokenFailure, 'client_authentication_failed' | 'token_response_invalid' | 'token_type_invalid'> | undefined {
+  if (error instanceof ClientAuthenticationFailedError) return 'client_authentication_failed';
+  if (error instanceof TokenResponseInvalidError) return 'token_response_invalid';
+  if (error instanceof TokenTypeInvalidError) return 'token_type_invalid';
+  return undefined;
 }
