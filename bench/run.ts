@@ -8,6 +8,9 @@
  *              right after `gateway`; both then run on a Redis store, which more than one worker needs
  *   gatewayDpop with --dpop only: the same gateway with OIDC_DPOP=true (DPoP-bound tokens, a proof
  *              signed per upstream request), measured right after `gateway`
+ *   gatewayCompare  with --compare FILE only: another build of the gateway (a patched copy, another
+ *              branch's dist/main.js), measured right after `gateway` in every repetition, so a change
+ *              is judged by per-repetition ratios rather than across runs
  *
  * Every server is a fresh process in every repetition and the three are measured one after the other
  * within it, because a restarted Node process can run ±15% faster or slower for its whole life: the
@@ -17,9 +20,11 @@
  *   node --import tsx bench/run.ts [--smoke] [--reps N] [--duration S] [--warmup S] [--connections C]
  *                                  [--log-level L] [--out FILE] [--main FILE] [--gateway-node-arg=ARG ...]
  *                                  [--profile gateway|bareProxy] [--workers N] [--tracing] [--dpop]
+ *                                  [--compare FILE]
  *
  * --smoke: 1 repetition of 2 s, no target check; exits non-zero only when something broke.
- * --main FILE: the gateway build to run instead of dist/main.js (to compare a change).
+ * --main FILE: the gateway build to run instead of dist/main.js.
+ * --compare FILE: also measure that build right after the gateway in each repetition (a figure, not a target).
  * --gateway-node-arg=ARG: a node option for the gateway process only (repeatable).
  * --tracing: tracing on in the gateway (every span exported to the tiny upstream, which discards it).
  * --dpop: also measure the gateway with OIDC_DPOP=true against the same gateway without (a figure, not a target).
@@ -57,10 +62,14 @@ const TARGET_RPS_RATIO = { memory: 0.75, redis: 0.65 } as const;
 const TARGET_CPU_RATIO = 1.35;
 const TARGET_P99_RATIO = 1.3;
 
-type ServerName = 'direct' | 'bareProxy' | 'gateway' | 'gatewayWorkers' | 'gatewayDpop';
+type ServerName = 'direct' | 'bareProxy' | 'gateway' | 'gatewayWorkers' | 'gatewayDpop' | 'gatewayCompare';
 const SERVERS: readonly ServerName[] = ['direct', 'bareProxy', 'gateway'];
-/** One repetition: gatewayWorkers only with --workers, gatewayDpop only with --dpop. */
-type Repetition = Record<Exclude<ServerName, 'gatewayWorkers' | 'gatewayDpop'>, Measurement> & { readonly gatewayWorkers?: Measurement; readonly gatewayDpop?: Measurement };
+/** One repetition: gatewayWorkers only with --workers, gatewayDpop only with --dpop, gatewayCompare only with --compare. */
+type Repetition = Record<Exclude<ServerName, 'gatewayWorkers' | 'gatewayDpop' | 'gatewayCompare'>, Measurement> & {
+  readonly gatewayWorkers?: Measurement;
+  readonly gatewayDpop?: Measurement;
+  readonly gatewayCompare?: Measurement;
+};
 
 interface Measurement extends WrkResult {
   /** CPU time of the measured server (the upstream for `direct`) per request. */
@@ -89,6 +98,8 @@ interface Settings {
   readonly tracing: boolean;
   /** --dpop: also measure the gateway with OIDC_DPOP=true. */
   readonly dpop: boolean;
+  /** --compare FILE: another build measured right after the gateway in each repetition. */
+  readonly compare: string | undefined;
 }
 
 function settings(): Settings {
@@ -107,6 +118,7 @@ function settings(): Settings {
       workers: { type: 'string' },
       tracing: { type: 'boolean', default: false },
       dpop: { type: 'boolean', default: false },
+      compare: { type: 'string' },
     },
   });
   // whole numbers only: wrk takes whole seconds, and half a repetition means nothing
@@ -131,6 +143,7 @@ function settings(): Settings {
     workers: workerCount(values.workers),
     tracing: values.tracing,
     dpop: values.dpop,
+    compare: values.compare,
   };
 }
 
@@ -218,13 +231,14 @@ interface ClusterSetting {
   readonly redisUrl: string;
 }
 
-/** A gateway to measure: its cluster (--workers) and whether OIDC_DPOP is on (--dpop). */
+/** A gateway to measure: its cluster (--workers), whether OIDC_DPOP is on (--dpop), its build (--compare). */
 interface GatewayVariant {
   readonly cluster?: ClusterSetting | undefined;
   readonly dpop?: boolean;
+  readonly main?: string;
 }
 
-async function startGatewayServer(config: Settings, op: RunningOp, port: number, upstream: BenchServer, nodeArgs: readonly string[] = [], { cluster, dpop = false }: GatewayVariant = {}): Promise<BenchServer> {
+async function startGatewayServer(config: Settings, op: RunningOp, port: number, upstream: BenchServer, nodeArgs: readonly string[] = [], { cluster, dpop = false, main = config.main }: GatewayVariant = {}): Promise<BenchServer> {
   const url = `http://127.0.0.1:${port}`;
   const metricsPort = cluster === undefined ? undefined : await freePort();
   const env = testEnvironment({
@@ -243,8 +257,8 @@ async function startGatewayServer(config: Settings, op: RunningOp, port: number,
     ...(dpop ? { OIDC_DPOP: 'true' } : {}),
   });
   const defined = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
-  const name = `${cluster === undefined || cluster.workers === 1 ? 'gateway' : `gateway WORKERS=${cluster.workers}`}${dpop ? ' OIDC_DPOP' : ''}`;
-  const server = await startServer({ name, args: [...config.gatewayNodeArgs, ...nodeArgs, config.main], env: defined, port, readyPath: '/readyz', logPath: `${RESULTS}/gateway.log` });
+  const name = `${cluster === undefined || cluster.workers === 1 ? 'gateway' : `gateway WORKERS=${cluster.workers}`}${dpop ? ' OIDC_DPOP' : ''}${main === config.main ? '' : ` ${main}`}`;
+  const server = await startServer({ name, args: [...config.gatewayNodeArgs, ...nodeArgs, main], env: defined, port, readyPath: '/readyz', logPath: `${RESULTS}/gateway.log` });
   // /readyz on PORT is one worker's; the primary's on METRICS_PORT says when all of them are
   if (cluster !== undefined && cluster.workers > 1) {
     await eventually(
@@ -299,9 +313,10 @@ async function repetition(config: Settings, op: RunningOp, gatewayPort: number, 
     const gateway = await measureGateway(config, op, gatewayPort, upstream, running, { cluster: single });
     // DPoP on right after it off, on the same store
     const gatewayDpop = config.dpop ? { gatewayDpop: await measureGateway(config, op, gatewayPort, upstream, running, { cluster: single, dpop: true }) } : {};
-    if (config.workers === undefined || redis === undefined) return { direct, bareProxy, gateway, ...gatewayDpop };
+    const gatewayCompare = config.compare === undefined ? {} : { gatewayCompare: await measureGateway(config, op, gatewayPort, upstream, running, { cluster: single, main: config.compare }) };
+    if (config.workers === undefined || redis === undefined) return { direct, bareProxy, gateway, ...gatewayDpop, ...gatewayCompare };
     const gatewayWorkers = await measureGateway(config, op, gatewayPort, upstream, running, { cluster: { workers: config.workers, redisUrl: redis.url } });
-    return { direct, bareProxy, gateway, gatewayWorkers, ...gatewayDpop };
+    return { direct, bareProxy, gateway, gatewayWorkers, ...gatewayDpop, ...gatewayCompare };
   } finally {
     for (const server of running.reverse()) await server.stop();
   }
@@ -371,7 +386,8 @@ function summarise(reps: readonly Repetition[]) {
   const base = { direct: server('direct'), bareProxy: server('bareProxy'), gateway: server('gateway'), gatewayVsBareProxy: versus('gateway', 'bareProxy'), bareProxyVsDirect: versus('bareProxy', 'direct') };
   const workers = reps.every((r) => r.gatewayWorkers === undefined) ? {} : { gatewayWorkers: server('gatewayWorkers'), gatewayWorkersVsGateway: versus('gatewayWorkers', 'gateway') };
   const dpop = reps.every((r) => r.gatewayDpop === undefined) ? {} : { gatewayDpop: server('gatewayDpop'), gatewayDpopVsGateway: versus('gatewayDpop', 'gateway') };
-  return { ...base, ...workers, ...dpop };
+  const compare = reps.every((r) => r.gatewayCompare === undefined) ? {} : { gatewayCompare: server('gatewayCompare'), gatewayCompareVsGateway: versus('gatewayCompare', 'gateway') };
+  return { ...base, ...workers, ...dpop, ...compare };
 }
 
 function row(cells: readonly (string | number)[]): string {
@@ -384,7 +400,7 @@ function printMeasurement(label: string, m: Measurement): string {
 
 async function main(): Promise<void> {
   const config = settings();
-  if (!existsSync(config.main)) throw new Error(`${config.main} is missing: run npm run build first`);
+  for (const build of [config.main, config.compare]) if (build !== undefined && !existsSync(build)) throw new Error(`${build} is missing: run npm run build first`);
   mkdirSync(RESULTS, { recursive: true });
   const gatewayPort = await freePort();
   // the provider's client registration names the gateway's URL, so the gateway keeps one port throughout
@@ -405,7 +421,12 @@ async function main(): Promise<void> {
     const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: round(totalmem() / 2 ** 30, 1), kernel: release(), loadAverageAtStart: loadavg().map((l) => round(l, 2)), wrk: await wrkVersion() };
     const store = config.workers === undefined ? 'memory store' : `Redis store, WORKERS=1 and WORKERS=${config.workers}`;
     process.stdout.write(`bench: ${config.reps} × ${config.durationS} s (+${config.warmupS} s warm-up) per server, wrk -t${THREADS} -c${config.connections}, gateway LOG_LEVEL=${config.logLevel}, ${store}, ${machine.cpus} CPUs, load ${machine.loadAverageAtStart.join(' ')}\n`);
-    const names: readonly ServerName[] = [...SERVERS, ...(config.dpop ? (['gatewayDpop'] as const) : []), ...(config.workers === undefined ? [] : (['gatewayWorkers'] as const))];
+    const names: readonly ServerName[] = [
+      ...SERVERS,
+      ...(config.dpop ? (['gatewayDpop'] as const) : []),
+      ...(config.compare === undefined ? [] : (['gatewayCompare'] as const)),
+      ...(config.workers === undefined ? [] : (['gatewayWorkers'] as const)),
+    ];
     process.stdout.write(`${row(['', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'upstr µs/req'])}\n`);
     const reps: Repetition[] = [];
     for (let rep = 1; rep <= config.reps; rep++) {
@@ -438,6 +459,10 @@ async function main(): Promise<void> {
       const d = summary.gatewayDpopVsGateway;
       process.stdout.write(`OIDC_DPOP on vs off (a figure, not a target): req/s ×${d.rpsRatio}, p50 ${signed(d.p50DeltaMs)} ms, p99 ${signed(d.p99DeltaMs)} ms, CPU/req ×${d.cpuUsPerRequestRatio} (${signed(d.cpuUsPerRequestDelta)} µs)\n`);
     }
+    if ('gatewayCompareVsGateway' in summary) {
+      const c = summary.gatewayCompareVsGateway;
+      process.stdout.write(`${config.compare} vs ${config.main} (a figure, not a target): req/s ×${c.rpsRatio}, p99 ×${c.p99Ratio}, CPU/req ×${c.cpuUsPerRequestRatio} (${signed(c.cpuUsPerRequestDelta)} µs)\n`);
+    }
     const report = {
       machine,
       node: process.version,
@@ -452,6 +477,7 @@ async function main(): Promise<void> {
       gatewayStore: config.workers === undefined ? 'memory' : 'redis',
       workers: config.workers ?? 1,
       dpop: config.dpop,
+      compare: config.compare,
       smoke: config.smoke,
       ...summary,
       target: { ...target, met },
