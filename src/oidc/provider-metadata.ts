@@ -12,14 +12,20 @@ import { fetchJson } from './provider-http.js';
 
 /** An optional field with an odd value (a string for an array, "" for a URL) counts as absent, as if omitted. */
 const optionalUrl = z.url().optional().catch(undefined);
+/**
+ * An endpoint the browser is sent to (a Location header): kept as its WHATWG serialisation, which
+ * percent-encodes what a provider may publish raw (UTF-8 in a path or query) and Node would refuse
+ * in a header, or send as Latin-1 bytes. The same URL, so the provider sees no difference.
+ */
+const browserUrl = z.url().transform((value) => new URL(value).href);
 const optionalFlag = z.boolean().optional().catch(undefined);
 
 const DiscoveryDocumentSchema = z.object({
   issuer: z.string(),
-  authorization_endpoint: z.url(),
+  authorization_endpoint: browserUrl,
   token_endpoint: z.url(),
   jwks_uri: z.url(),
-  end_session_endpoint: optionalUrl,
+  end_session_endpoint: browserUrl.optional().catch(undefined),
   revocation_endpoint: optionalUrl,
   userinfo_endpoint: optionalUrl,
   code_challenge_methods_supported: z.array(z.string()).optional().catch(undefined),

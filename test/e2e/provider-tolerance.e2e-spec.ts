@@ -44,6 +44,46 @@ describe('deviations every provider may show', () => {
     });
   });
 
+  describe('an authorization endpoint outside ASCII, with its own query', () => {
+    let stack: RogueStack;
+    beforeAll(async () => {
+      stack = await startRogueStack({}, {
+        // the rogue serves the percent-encoded path; its discovery document names it in raw UTF-8
+        paths: { authorize: '/autori%C5%BEe', endSession: '/odhl%C3%A1%C5%A1enie' },
+        discovery: (document, path) =>
+          path === '/.well-known/openid-configuration'
+            ? {
+                ...document,
+                // RFC 6749 §3.1: the endpoint may carry a query, which must be kept
+                authorization_endpoint: `${String(document['authorization_endpoint']).replace('%C5%BE', 'ž')}?tenant=café`,
+                end_session_endpoint: String(document['end_session_endpoint']).replace('%C3%A1%C5%A1', 'áš'),
+              }
+            : undefined,
+      });
+    });
+    afterAll(async () => {
+      await stack.stop();
+    });
+
+    it('redirects to it percent-encoded, keeps its query, and signs in (never a 500 for a header Node refuses)', async () => {
+      const login = await answerOf(await new BrowserClient().request(`${stack.gateway.url}/auth/login`, { headers: { accept: 'text/html' } }));
+      expect(login.status).toBe(302);
+      expect(login.location).toMatch(/\/autori%C5%BEe\?tenant=caf%C3%A9&/);
+      const { browser, callback } = await stack.startLogin();
+      expectSignedIn(await stack.finishLogin(browser, callback));
+      expect(stack.rogue.authorizationRequests.at(-1)?.params['tenant']).toBe('café');
+    });
+
+    it('sends the browser to an end-session endpoint outside ASCII percent-encoded too', async () => {
+      const { browser, callback } = await stack.startLogin();
+      const { me } = await stack.finishLogin(browser, callback);
+      const logoutUrl = typeof me.json === 'object' && me.json !== null && 'logoutUrl' in me.json ? String(me.json.logoutUrl) : '';
+      const logout = await answerOf(await browser.request(`${stack.gateway.url}${logoutUrl}`));
+      expect(logout.status).toBe(302);
+      expect(logout.location).toMatch(/\/odhl%C3%A1%C5%A1enie\?/);
+    });
+  });
+
   describe('the token and authorization responses', () => {
     let stack: RogueStack;
     beforeAll(async () => {
