@@ -1,19 +1,22 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
-import type { DpopKey } from './dpop.js';
+import { DpopNonces, upstreamNonceChallenge, type DpopKey } from './dpop.js';
 import type { Config } from '../config/config.js';
 import { PROTOCOL_CLAIMS, type IdTokenClaims } from './id-token.validator.js';
 import { ProviderUnavailableError, UserinfoInvalidError } from './oidc.errors.js';
 import { ProviderMetadata } from './provider-metadata.js';
 
-
 /** OIDC Core §5.3: the userinfo endpoint, read once at login (OIDC_USERINFO=true). */
 @Injectable()
 export class UserinfoClient {
+  /** The userinfo endpoint's latest DPoP nonce (RFC 9449 §9), per process: each request sends it, saving a challenge. */
+  private readonly dpopNonces = new DpopNonces(4);
+
   constructor(
     @Inject(CONFIG) private readonly config: Config,
-    private readonly provider: ProviderMetadata,
+    // only its loaded document is read
+    @Inject(ProviderMetadata) private readonly provider: Pick<ProviderMetadata, 'get'>,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
@@ -24,17 +27,30 @@ export class UserinfoClient {
   async fetch(accessToken: string, dpop?: DpopKey): Promise<Readonly<Record<string, unknown>>> {
     const endpoint = this.provider.get().document.userinfo_endpoint;
     if (endpoint === undefined) throw new UserinfoInvalidError('The provider advertises no userinfo endpoint.');
-    let response: Response;
-    let text: string;
-    try {
-      response = await fetch(endpoint, {
+    const server = new URL(endpoint).origin;
+    const send = (nonce: string | undefined): Promise<Response> =>
+      fetch(endpoint, {
         headers:
           dpop === undefined
             ? { authorization: `Bearer ${accessToken}`, accept: 'application/json' }
-            : { authorization: `DPoP ${accessToken}`, dpop: dpop.proof({ htm: 'GET', htu: endpoint, accessToken }, this.clock.now()), accept: 'application/json' },
+            : { authorization: `DPoP ${accessToken}`, dpop: dpop.proof({ htm: 'GET', htu: endpoint, accessToken, nonce }, this.clock.now()), accept: 'application/json' },
         signal: AbortSignal.timeout(this.config.oidc.httpTimeoutS * 1000),
         redirect: 'error',
       });
+    let response: Response;
+    let text: string;
+    try {
+      response = await send(dpop === undefined ? undefined : this.dpopNonces.get(server));
+      if (dpop !== undefined) {
+        this.dpopNonces.remember(server, response.headers.get('dpop-nonce'));
+        // the userinfo endpoint is a resource server: its nonce challenge is a 401 (RFC 9449 §9), answered once
+        const nonce = upstreamNonceChallenge(response.status, { 'dpop-nonce': response.headers.get('dpop-nonce') ?? undefined, 'www-authenticate': response.headers.get('www-authenticate') ?? undefined });
+        if (nonce !== undefined) {
+          await response.body?.cancel();
+          response = await send(nonce);
+          this.dpopNonces.remember(server, response.headers.get('dpop-nonce'));
+        }
+      }
       text = await response.text();
     } catch (error) {
       throw new ProviderUnavailableError('The identity provider\'s userinfo endpoint cannot be reached.', error);
