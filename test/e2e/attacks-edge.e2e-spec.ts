@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
 import { readFileSync } from 'node:fs';
+import { ServerResponse, type OutgoingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { sendProblem } from '../../src/common/problem.js';
@@ -505,15 +506,27 @@ describe('signing in again replaces the browser\'s session', () => {
 describe('an error thrown while a reply is written', () => {
   let rogue: RogueOp;
   let gateway: RunningGateway;
+  // Node refuses to write the login redirect's Location (as it once did for a provider's raw
+  // non-ASCII authorization endpoint, before discovery kept endpoints percent-encoded), once the
+  // route has returned: injected here, since no provider's answer causes it any more
+  let refuseLocation = false;
+  let restoreWriteHead = (): void => undefined;
   beforeAll(async () => {
+    const writeHead = ServerResponse.prototype.writeHead;
+    const spy = jest.spyOn(ServerResponse.prototype, 'writeHead').mockImplementation(function (this: ServerResponse, ...args: unknown[]) {
+      const headers = args.find((arg): arg is OutgoingHttpHeaders => typeof arg === 'object' && arg !== null && !Array.isArray(arg));
+      if (refuseLocation && headers?.['location'] !== undefined) throw Object.assign(new TypeError('Invalid character in header content ["location"]'), { code: 'ERR_INVALID_CHAR' });
+      return Reflect.apply(writeHead, this, args) as ServerResponse;
+    });
+    restoreWriteHead = () => spy.mockRestore();
     rogue = await startRogueOp({ clientId: TEST_CLIENT_ID, clientSecret: TEST_CLIENT_SECRET });
-    // a provider whose authorization endpoint has a raw non-ASCII path: the login redirect's
-    // Location header cannot be written (ERR_INVALID_CHAR) once the controller has returned
-    rogue.discoveryOverrides = { authorization_endpoint: `${rogue.issuer}/authorize/日` };
     gateway = await startGateway({ OIDC_ISSUER: rogue.issuer, OIDC_CLIENT_ID: TEST_CLIENT_ID, OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET });
     await waitUntilReady(gateway.url);
+    refuseLocation = true;
   });
   afterAll(async () => {
+    refuseLocation = false;
+    restoreWriteHead();
     await gateway.close();
     await rogue.close();
   });
