@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify } from 'jose';
-import { DpopKey, DpopNonces, dpopProofHeader, providerNonceChallenge, upstreamNonceChallenge } from './dpop.js';
+import { DpopKey, DpopNonces, providerNonceChallenge, upstreamNonceChallenge } from './dpop.js';
 
 const NOW = Date.UTC(2026, 11, 1, 12, 0, 0);
 
@@ -28,7 +28,7 @@ describe('DPoP keys and proofs (RFC 9449)', () => {
   });
 
   it('gives every proof its own jti and leaves out nonce and ath when there are none', async () => {
-    const [a, b] = [dpopProofHeader(key, 'https://op.example/par', NOW).dpop, dpopProofHeader(key, 'https://op.example/par', NOW).dpop];
+    const [a, b] = [key.proof({ htm: 'POST', htu: 'https://op.example/par' }, NOW), key.proof({ htm: 'POST', htu: 'https://op.example/par' }, NOW)];
     const { payload: first } = await jwtVerify(a, EmbeddedJWK, { currentDate: new Date(NOW) });
     const { payload: second } = await jwtVerify(b, EmbeddedJWK, { currentDate: new Date(NOW) });
     expect(first.jti).not.toBe(second.jti);

@@ -1,5 +1,6 @@
 import { createHash, createPrivateKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { setBounded } from '../common/bounded-map.js';
 import { parseWwwAuthenticate } from '../common/www-authenticate.js';
 
 /*
@@ -63,11 +64,7 @@ export class DpopKey {
     const cached = imported.get(jwk.d);
     if (cached !== undefined) return cached;
     const key = new DpopKey(createPrivateKey({ key: jwk, format: 'jwk' }), jwk);
-    imported.set(jwk.d, key);
-    if (imported.size > MAX_IMPORTED_KEYS) {
-      const oldest = imported.keys().next();
-      if (oldest.done !== true) imported.delete(oldest.value);
-    }
+    setBounded(imported, jwk.d, key, MAX_IMPORTED_KEYS);
     return key;
   }
 
@@ -96,14 +93,6 @@ export class DpopKey {
   toJSON(): string {
     return `DpopKey(${this.thumbprint})`;
   }
-}
-
-/**
- * The `DPoP` header a request to `endpoint` needs (a POST to the token or PAR endpoint): for a pushed
- * authorization request, which carries the proof instead of `dpop_jkt` (RFC 9449 §10.1).
- */
-export function dpopProofHeader(key: DpopKey, endpoint: string, nowMs: number, nonce?: string): { readonly dpop: string } {
-  return { dpop: key.proof({ htm: 'POST', htu: endpoint, nonce }, nowMs) };
 }
 
 /** The public members only: what a proof's header and a thumbprint carry. */
@@ -147,12 +136,7 @@ export class DpopNonces {
     // §8: a nonce is an opaque string of NQCHAR; anything else is not one
     if (typeof nonce !== 'string' || !/^[\x21\x23-\x5b\x5d-\x7e]{1,512}$/.test(nonce)) return;
     if (this.nonces.get(server) === nonce) return;
-    this.nonces.delete(server);
-    this.nonces.set(server, nonce);
-    if (this.nonces.size > this.max) {
-      const oldest = this.nonces.keys().next();
-      if (oldest.done !== true) this.nonces.delete(oldest.value);
-    }
+    setBounded(this.nonces, server, nonce, this.max);
   }
 }
 
@@ -185,30 +169,45 @@ export function upstreamNonceChallenge(status: number | undefined, headers: Read
   return challenges.some((c) => c.scheme.toLowerCase() === 'dpop' && c.params.get('error') === 'use_dpop_nonce') ? nonce : undefined;
 }
 
-/** How one request to the provider (token or PAR endpoint) is sent with DPoP. */
+/** How one request to the provider is sent with DPoP. */
 export interface DpopRequest {
   readonly key: DpopKey;
-  /** The endpoint's URL: the proof's htu (htm is POST). */
+  /** The endpoint's URL: the proof's htu. */
   readonly endpoint: string;
+  /** The proof's htm: POST (the token endpoint, the default) or GET (userinfo). */
+  readonly method?: string;
+  /**
+   * The access token a request to a resource (userinfo) carries: its hash goes in the proof (`ath`),
+   * and the endpoint challenges as a resource server does (§9: a 401) rather than as the token
+   * endpoint does (§8: a 400).
+   */
+  readonly accessToken?: string;
   /** The provider's nonces, kept per process, by the endpoint's origin. */
   readonly nonces: DpopNonces;
   readonly now: () => number;
 }
 
 /**
- * Sends a POST with a fresh proof (and the provider's latest nonce), takes any new nonce it offers,
- * and answers a `use_dpop_nonce` challenge (RFC 9449 §8) with exactly one more request carrying
+ * Sends a request with a fresh proof (and the server's latest nonce), takes any new nonce it offers,
+ * and answers a `use_dpop_nonce` challenge (RFC 9449 §8, §9) with exactly one more request carrying
  * the nonce. `send` adds the headers it is given to its request.
  */
 export async function sendWithDpop(request: DpopRequest, send: (headers: Readonly<Record<string, string>>) => Promise<Response>): Promise<Response> {
-  const { key, endpoint, nonces, now } = request;
+  const { key, endpoint, method = 'POST', accessToken, nonces, now } = request;
   const server = new URL(endpoint).origin;
-  const first = await send(dpopProofHeader(key, endpoint, now(), nonces.get(server)));
+  const proof = (nonce: string | undefined): { readonly dpop: string } => ({ dpop: key.proof({ htm: method, htu: endpoint, nonce, accessToken }, now()) });
+  const first = await send(proof(nonces.get(server)));
   nonces.remember(server, first.headers.get('dpop-nonce'));
-  const nonce = await providerNonceChallenge(first);
+  const nonce = accessToken === undefined ? await providerNonceChallenge(first) : resourceNonceChallenge(first);
   if (nonce === undefined) return first;
   await first.body?.cancel();
-  const second = await send(dpopProofHeader(key, endpoint, now(), nonce));
+  const second = await send(proof(nonce));
   nonces.remember(server, second.headers.get('dpop-nonce'));
   return second;
+}
+
+/** A resource endpoint's challenge (§9) in a fetch answer: the one reading of it, as for upstreams. */
+function resourceNonceChallenge(response: Response): string | undefined {
+  const header = (name: string): string | undefined => response.headers.get(name) ?? undefined;
+  return upstreamNonceChallenge(response.status, { 'dpop-nonce': header('dpop-nonce'), 'www-authenticate': header('www-authenticate') });
 }

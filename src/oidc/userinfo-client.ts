@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CLOCK, type Clock } from '../common/clock.js';
 import { CONFIG } from '../config/config.module.js';
-import { DpopNonces, upstreamNonceChallenge, type DpopKey } from './dpop.js';
+import { DpopNonces, sendWithDpop, type DpopKey } from './dpop.js';
 import type { Config } from '../config/config.js';
 import { PROTOCOL_CLAIMS, type IdTokenClaims } from './id-token.validator.js';
 import { ProviderUnavailableError, UserinfoInvalidError } from './oidc.errors.js';
@@ -27,30 +27,15 @@ export class UserinfoClient {
   async fetch(accessToken: string, dpop?: DpopKey): Promise<Readonly<Record<string, unknown>>> {
     const endpoint = this.provider.get().document.userinfo_endpoint;
     if (endpoint === undefined) throw new UserinfoInvalidError('The provider advertises no userinfo endpoint.');
-    const server = new URL(endpoint).origin;
-    const send = (nonce: string | undefined): Promise<Response> =>
-      fetch(endpoint, {
-        headers:
-          dpop === undefined
-            ? { authorization: `Bearer ${accessToken}`, accept: 'application/json' }
-            : { authorization: `DPoP ${accessToken}`, dpop: dpop.proof({ htm: 'GET', htu: endpoint, accessToken, nonce }, this.clock.now()), accept: 'application/json' },
-        signal: AbortSignal.timeout(this.config.oidc.httpTimeoutS * 1000),
-        redirect: 'error',
-      });
+    const send = (headers: Readonly<Record<string, string>>): Promise<Response> =>
+      fetch(endpoint, { headers: { accept: 'application/json', ...headers }, signal: AbortSignal.timeout(this.config.oidc.httpTimeoutS * 1000), redirect: 'error' });
     let response: Response;
     let text: string;
     try {
-      response = await send(dpop === undefined ? undefined : this.dpopNonces.get(server));
-      if (dpop !== undefined) {
-        this.dpopNonces.remember(server, response.headers.get('dpop-nonce'));
-        // the userinfo endpoint is a resource server: its nonce challenge is a 401 (RFC 9449 §9), answered once
-        const nonce = upstreamNonceChallenge(response.status, { 'dpop-nonce': response.headers.get('dpop-nonce') ?? undefined, 'www-authenticate': response.headers.get('www-authenticate') ?? undefined });
-        if (nonce !== undefined) {
-          await response.body?.cancel();
-          response = await send(nonce);
-          this.dpopNonces.remember(server, response.headers.get('dpop-nonce'));
-        }
-      }
+      response =
+        dpop === undefined
+          ? await send({ authorization: `Bearer ${accessToken}` })
+          : await sendWithDpop({ key: dpop, endpoint, method: 'GET', accessToken, nonces: this.dpopNonces, now: () => this.clock.now() }, (headers) => send({ authorization: `DPoP ${accessToken}`, ...headers }));
       text = await response.text();
     } catch (error) {
       throw new ProviderUnavailableError('The identity provider\'s userinfo endpoint cannot be reached.', error);

@@ -4,7 +4,7 @@ import { Cluster } from 'ioredis';
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import { DpopPrivateJwkSchema } from '../oidc/dpop.js';
-import { setBounded } from './bounded-map.js';
+import { setBounded } from '../common/bounded-map.js';
 import { RecordSeal } from './record-seal.js';
 import { createRedisClient, isCluster, type RedisClient, type RedisConnection } from './redis-connection.js';
 import { PrefixedLayout, SlottedLayout, type NewRecordFields, type SessionLayout } from './redis-session-layout.js';

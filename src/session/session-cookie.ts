@@ -2,7 +2,7 @@ import { hash, randomBytes } from 'node:crypto';
 import fastifySecureSession from '@fastify/secure-session';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.js';
-import { setBounded } from './bounded-map.js';
+import { setBounded } from '../common/bounded-map.js';
 import { deriveKeys } from './secret-keys.js';
 
 declare module '@fastify/secure-session' {
@@ -136,7 +136,6 @@ export class SessionCookieCodec {
     setBounded(this.opened, sealed, { data: { ...session.data(), __ts: ts }, expiresAt: (ts + this.expiryS) * 1000, rotated: session.changed === true }, OPENED_COOKIES_MAX);
   }
 }
-
 
 /**
  * The session id in a decoded cookie, if any: the one validity rule, for HTTP and WebSocket alike.

@@ -16,6 +16,7 @@ import { startRogueOp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type RogueOp } from '
 import { startStack, type Stack } from '../support/stack.js';
 import { startUpstream, type RunningUpstream } from '../support/upstream.js';
 import { eventually, waitUntilReady } from '../support/wait.js';
+import { refreshGrantAsClient } from '../support/client-grants.js';
 
 /**
  * Attacks on the gateway's edge (the HTTP server itself, before and around the routes), against the
@@ -440,14 +441,9 @@ describe('signing in again replaces the browser\'s session', () => {
     await stack.stop();
   });
 
-  const basic = (): string => `Basic ${Buffer.from(`${stack.op.clientId}:${stack.op.clientSecret}`).toString('base64')}`;
   /** One refresh_token grant at the provider: 200 while the grant lives, 400 invalid_grant once revoked. */
   const refreshStatus = async (refreshToken: string | undefined): Promise<number> => {
-    const res = await fetch(`${stack.op.issuer}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic() },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken ?? '' }),
-    });
+    const res = await refreshGrantAsClient(`${stack.op.issuer}/token`, refreshToken, { clientId: stack.op.clientId, secret: stack.op.clientSecret });
     await res.arrayBuffer();
     return res.status;
   };

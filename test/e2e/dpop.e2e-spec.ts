@@ -12,6 +12,7 @@ import { cookieHeader, upgradeAndEcho } from '../support/raw-http.js';
 import { startRedis, type RunningRedis } from '../support/redis.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { waitUntilReady } from '../support/wait.js';
+import { refreshGrantAsClient } from '../support/client-grants.js';
 
 const api = (browser: BrowserClient, url: string, init: { method?: string; body?: string } = {}): Promise<Response> =>
   browser.request(url, { ...init, headers: { 'x-csrf': '1', ...(init.body === undefined ? {} : { 'content-type': 'text/plain' }) } });
@@ -139,12 +140,7 @@ describe('DPoP (RFC 9449): one key per session, against oidc-provider with DPoP 
     const { record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
     const me = (await (await browser.request(`${stack.gateway.url}/auth/me`)).json()) as { logoutUrl: string };
     expect((await browser.request(`${stack.gateway.url}${me.logoutUrl}`)).status).toBe(302);
-    const basic = `Basic ${Buffer.from(`${stack.op.clientId}:${stack.op.clientSecret}`).toString('base64')}`;
-    const res = await fetch(`${stack.op.issuer}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: record.tokens.refreshToken ?? '' }),
-    });
+    const res = await refreshGrantAsClient(`${stack.op.issuer}/token`, record.tokens.refreshToken, { clientId: stack.op.clientId, secret: stack.op.clientSecret });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toBe('invalid_grant');
   });

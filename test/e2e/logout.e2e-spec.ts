@@ -1,6 +1,7 @@
 import type { BrowserClient } from '../support/browser.js';
 import { sessionOf } from '../support/gateway-state.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { refreshGrantAsClient } from '../support/client-grants.js';
 
 describe('logout', () => {
   let stack: Stack;
@@ -45,13 +46,8 @@ describe('logout', () => {
     const browser = await stack.signedIn();
     const { record } = await sessionOf(stack.gateway.app, browser, stack.gateway.url);
     await browser.request(`${stack.gateway.url}${await logoutUrl(browser)}`);
-    const basic = `Basic ${Buffer.from(`${stack.op.clientId}:${stack.op.clientSecret}`).toString('base64')}`;
     // one attempt only: a second use of a rotated refresh token would fail anyway
-    const res = await fetch(`${stack.op.issuer}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: record.tokens.refreshToken ?? '' }),
-    });
+    const res = await refreshGrantAsClient(`${stack.op.issuer}/token`, record.tokens.refreshToken, { clientId: stack.op.clientId, secret: stack.op.clientSecret });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toBe('invalid_grant');
   });

@@ -1,6 +1,6 @@
 import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, decodeJwt, SignJWT } from 'jose';
-import { DpopKey, dpopProofHeader, jwkThumbprint } from '../../src/oidc/dpop.js';
+import { DpopKey, jwkThumbprint } from '../../src/oidc/dpop.js';
 import { sessionOf } from '../support/gateway-state.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { runGatewayToExit } from '../support/gateway-process.js';
@@ -9,6 +9,7 @@ import { testEnvironment } from '../support/test-env.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { startRogueOp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type RogueOp } from '../support/rogue-op.js';
 import { eventually, waitUntilReady } from '../support/wait.js';
+import { refreshGrantAsClient } from '../support/client-grants.js';
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
 
@@ -25,18 +26,8 @@ async function assertion(pem: string, clientId: string, issuer: string): Promise
 
 /** The provider's error for a refresh-token grant the test sends as the client (its own assertion, and a DPoP proof when given). */
 async function refreshGrantError(op: { issuer: string; clientId: string }, pem: string, refreshToken: string | undefined, dpop?: DpopKey): Promise<string | undefined> {
-  const endpoint = `${op.issuer}/token`;
-  const res = await fetch(endpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(dpop === undefined ? {} : dpopProofHeader(dpop, endpoint, Date.now())) },
-    body: new URLSearchParams({
-      grant_type: 'refresh_token',
-      refresh_token: refreshToken ?? '',
-      client_id: op.clientId,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: await assertion(pem, op.clientId, op.issuer),
-    }),
-  });
+  const form = { client_id: op.clientId, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion(pem, op.clientId, op.issuer) };
+  const res = await refreshGrantAsClient(`${op.issuer}/token`, refreshToken, { form }, dpop);
   return ((await res.json()) as { error?: string }).error;
 }
 

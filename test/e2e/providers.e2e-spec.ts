@@ -6,6 +6,7 @@ import { startGateway } from '../support/gateway.js';
 import { emulate, ENTRA, type Emulation, type ProviderName } from '../support/provider-emulations.js';
 import { answerOf, correctUserinfo, startRogueOp, startRogueStack, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type Answer, type RogueStack } from '../support/rogue-op.js';
 import { eventually } from '../support/wait.js';
+import { refreshGrantAsClient } from '../support/client-grants.js';
 
 const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** Past the emulations' 300 s access tokens and the default 30 s refresh skew. */
@@ -306,13 +307,7 @@ describe('Auth0', () => {
     expect((await callApi(p, browser)).status).toBe(200);
     const [leaked] = refreshTokensSent(p).slice(-1);
     // someone else replays the refresh token the gateway already rotated: Auth0 revokes the family
-    // RFC 6749 §2.3.1: id and secret form-urlencoded before Base64
-    const formEncoded = (value: string): string => new URLSearchParams({ v: value }).toString().slice(2);
-    const replay = await fetch(new URL('/oauth/token', p.stack.rogue.issuer), {
-      method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${formEncoded(TEST_CLIENT_ID)}:${formEncoded(TEST_CLIENT_SECRET)}`).toString('base64')}` },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: leaked ?? '' }),
-    });
+    const replay = await refreshGrantAsClient(new URL('/oauth/token', p.stack.rogue.issuer).href, leaked, { clientId: TEST_CLIENT_ID, secret: TEST_CLIENT_SECRET });
     expect(replay.status).toBe(400);
     p.stack.gateway.clock.advance(TOKEN_LIFETIME_MS);
     const answer = await callApi(p, browser);

@@ -1,6 +1,7 @@
 /**
  * Sets `key` in `map`, first dropping its oldest entry when it already holds `max`: for the maps
- * that remember work done for recent sessions, where a full map costs a hit rate, never memory.
+ * that remember recent work (opened cookies and records, imported keys, servers' nonces), where a
+ * full map costs a hit rate, never memory.
  */
 export function setBounded<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
   map.delete(key);
